@@ -1,0 +1,61 @@
+"""deepsim-lite: DeepSIM (Vinker et al., "Deep Single Image Manipulation") for learning and analysis.
+
+A conditional GAN trained on ONE image and its primitive (edges, segmentation or both), made to
+generalise by thin-plate-spline warps of that single pair. Start with ``notebooks/``.
+"""
+
+from .data import (
+    SAMPLES,
+    Pair,
+    SizeAdjustedWarning,
+    fit_size,
+    load_image,
+    load_pair,
+    load_primitive,
+    load_sample,
+    resize_pair,
+    sample_path,
+    save_image,
+    save_primitive,
+)
+from .primitives import (
+    KINDS,
+    KMeansSegmenter,
+    Primitive,
+    canny_edges,
+    decode,
+    encode,
+    fit_segmenter,
+    make_primitive,
+    segment,
+    to_rgb,
+)
+from .viz import make_grid
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KINDS",
+    "KMeansSegmenter",
+    "Pair",
+    "Primitive",
+    "SAMPLES",
+    "SizeAdjustedWarning",
+    "canny_edges",
+    "decode",
+    "encode",
+    "fit_segmenter",
+    "fit_size",
+    "load_image",
+    "load_pair",
+    "load_primitive",
+    "load_sample",
+    "make_grid",
+    "make_primitive",
+    "resize_pair",
+    "sample_path",
+    "save_image",
+    "save_primitive",
+    "segment",
+    "to_rgb",
+]

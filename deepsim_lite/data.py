@@ -1,0 +1,359 @@
+"""Loading and validating a training pair (image + primitive); the shipped sample registry.
+
+Everything that touches paths lives here (and in ``cli.py``); the rest of the library takes
+tensors. Files: images are any format PIL reads; primitives are PNGs:
+
+* edges: gray PNG, value > 127 on an edge pixel (white lines on black, Canny's output);
+* seg: palette ("P") PNG whose palette index is the label, or a gray PNG with one level per
+  region (levels mapped to 0..K-1 in increasing order, see :func:`~deepsim_lite.primitives.labels_from_levels`);
+* seg_edges (super-primitive): palette PNG, index = label, index 255 = edge pixel; the label under an
+  edge pixel is taken from the nearest non-edge pixel.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+
+from ._image import check_image, check_size, from_uint8, to_uint8
+from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, make_primitive
+
+__all__ = [
+    "Pair",
+    "SampleInfo",
+    "SAMPLES",
+    "SizeAdjustedWarning",
+    "data_dir",
+    "sample_path",
+    "load_image",
+    "save_image",
+    "load_primitive",
+    "save_primitive",
+    "fit_size",
+    "resize_pair",
+    "load_pair",
+    "load_sample",
+    "atomic_write_bytes",
+]
+
+
+class SizeAdjustedWarning(UserWarning):
+    """An image or primitive was resized or padded to fit the network."""
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    file: str
+    title: str
+    source: str
+    licence: str
+
+
+SAMPLES: dict[str, SampleInfo] = {
+    "chelsea": SampleInfo(
+        "chelsea.png", "Chelsea the cat (451x300)", "scikit-image skimage.data.chelsea; photo by Stefan van der Walt",
+        "CC0"),
+    "astronaut": SampleInfo(
+        "astronaut.png", "Astronaut Eileen Collins (512x512)", "scikit-image skimage.data.astronaut; NASA",
+        "public domain"),
+    "coffee": SampleInfo(
+        "coffee.png", "Coffee cup on a wooden table (600x400)",
+        "scikit-image skimage.data.coffee; photo by Rachel Michetti, courtesy of Pikolo Espresso Bar", "CC0"),
+    "rocket": SampleInfo(
+        "rocket.jpg", "Falcon 9 launch of DSCOVR: rocket, tower, smoke, sky, ground (640x427)",
+        "scikit-image skimage.data.rocket; SpaceX", "public domain"),
+}
+
+
+def data_dir() -> Path:
+    """The sample-data folder: ``$DEEPSIM_DATA`` if set, else ``data/`` beside the package."""
+    root = Path(os.environ.get("DEEPSIM_DATA", Path(__file__).resolve().parent.parent / "data"))
+    if not (root / "images").is_dir():
+        raise FileNotFoundError(
+            f"sample data folder {root}/images does not exist; set DEEPSIM_DATA to the repo's data/"
+        )
+    return root
+
+
+def sample_path(name: str) -> Path:
+    """Path of the shipped sample photo ``name`` (see :data:`SAMPLES`)."""
+    if name not in SAMPLES:
+        raise ValueError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLES)}")
+    return data_dir() / "images" / SAMPLES[name].file
+
+
+def _check_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist; check the path")
+    if p.is_dir():
+        raise ValueError(f"{p} is a folder, expected an image file")
+    return p
+
+
+def _read_pil(path: str | os.PathLike) -> Image.Image:
+    p = _check_path(path)
+    try:
+        img = Image.open(p)
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{p} is not a readable image ({err.__class__.__name__}); give a PNG or JPEG file") from None
+    check_size(img.height, img.width, str(p))
+    return img
+
+
+def load_image(path: str | os.PathLike) -> torch.Tensor:
+    """Read an image file -> ``(3, H, W)`` float32 in [-1, 1] (gray repeated, alpha dropped)."""
+    img = _read_pil(path)
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16", "I", "F", "CMYK", "YCbCr"):
+        raise ValueError(f"{path} has unsupported image mode {img.mode}")
+    return from_uint8(np.array(img.convert("RGB")), str(path))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    A crash mid-write leaves the old file (or none), never a truncated one.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _png_bytes(img: Image.Image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def save_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> None:
+    """Write an image atomically as PNG: ``(3, H, W)`` float in [-1, 1] or ``(H, W, 3)`` uint8."""
+    arr = image if isinstance(image, np.ndarray) else to_uint8(check_image(image))
+    atomic_write_bytes(path, _png_bytes(Image.fromarray(arr)))
+
+
+def save_primitive(path: str | os.PathLike, primitive: Primitive) -> None:
+    """Write a primitive as PNG (format in the module docstring), atomically."""
+    if primitive.labels is None:
+        img = Image.fromarray(primitive.edges.cpu().numpy().astype(np.uint8) * 255, mode="L")
+    else:
+        if primitive.n_labels > EDGE_INDEX:
+            raise ValueError(f"a PNG primitive holds at most {EDGE_INDEX} labels, got {primitive.n_labels}")
+        idx = primitive.labels.cpu().numpy().astype(np.uint8)
+        if primitive.edges is not None:
+            idx = idx.copy()
+            idx[primitive.edges.cpu().numpy()] = EDGE_INDEX
+        img = Image.fromarray(idx, mode="P")
+        img.putpalette(PALETTE.ravel().tolist())
+    atomic_write_bytes(path, _png_bytes(img))
+
+
+def load_primitive(
+    path: str | os.PathLike,
+    kind: str | None = None,
+    n_labels: int | None = None,
+    levels: list[int] | None = None,
+) -> Primitive:
+    """Read a primitive PNG (format in the module docstring).
+
+    Args:
+        path: PNG file.
+        kind: ``"edges"``, ``"seg"`` or ``"seg_edges"``; None -> inferred (gray with only 0/255 ->
+            edges; palette with index 255 -> seg_edges; else seg).
+        n_labels: label count the model expects; labels >= it are rejected. None -> max label + 1.
+        levels: gray level of each label for gray label images (see ``labels_from_levels``).
+    """
+    from .primitives import labels_from_levels
+
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown primitive kind {kind!r}; choose one of {', '.join(KINDS)}")
+    img = _read_pil(path)
+    if img.mode in ("RGB", "RGBA"):
+        raise ValueError(
+            f"{path} is a colour image; save label maps as palette or gray PNGs (deepsim_lite.save_primitive)"
+        )
+    arr = np.array(img if img.mode in ("P", "L") else img.convert("L"))
+    palette = img.mode == "P"
+    if kind is None:
+        if palette:
+            kind = "seg_edges" if np.any(arr == EDGE_INDEX) else "seg"
+        else:
+            kind = "edges" if set(np.unique(arr).tolist()) <= {0, 255} else "seg"
+    if kind == "edges":
+        if palette:
+            return Primitive(None, torch.from_numpy(arr == EDGE_INDEX), 0)
+        return Primitive(None, torch.from_numpy(arr > 127), 0)
+    edges = None
+    if kind == "seg_edges":
+        if not palette:
+            raise ValueError(f"{path}: a super-primitive must be a palette PNG with index {EDGE_INDEX} on edges")
+        edge_mask = arr == EDGE_INDEX
+        if edge_mask.all():
+            raise ValueError(f"{path}: every pixel is an edge; no label left")
+        # Each edge pixel takes the label of its nearest non-edge pixel.
+        _, (iy, ix) = ndimage.distance_transform_edt(edge_mask, return_indices=True)
+        arr = arr[iy, ix]
+        edges = torch.from_numpy(edge_mask)
+    labels = torch.from_numpy(arr.astype(np.int64)) if palette else labels_from_levels(arr, levels)
+    n = int(labels.max()) + 1 if n_labels is None else n_labels
+    try:
+        return Primitive(labels, edges, n)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Pairs and sizes
+
+
+@dataclass(frozen=True, eq=False)
+class Pair:
+    """A training pair: ``image`` ``(3, H, W)`` float in [-1, 1] and its :class:`Primitive` of the same size."""
+
+    image: torch.Tensor
+    primitive: Primitive
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        check_image(self.image)
+        if tuple(self.image.shape[-2:]) != self.primitive.size:
+            raise ValueError(
+                f"primitive is {self.primitive.size[0]}x{self.primitive.size[1]} but the image is "
+                f"{self.image.shape[-2]}x{self.image.shape[-1]} (HxW); they must be the same size"
+            )
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.primitive.size
+
+
+def fit_size(h: int, w: int, multiple: int = 16, max_side: int | None = None) -> tuple[int, int]:
+    """Size the network accepts: scaled so the longer side is at most ``max_side`` (if given),
+    then each side rounded to the nearest multiple of ``multiple`` (at least one multiple)."""
+    check_size(h, w)
+    if max_side is not None and max(h, w) > max_side:
+        s = max_side / max(h, w)
+        h, w = h * s, w * s
+
+    def r(v: float) -> int:
+        return max(multiple, int(round(v / multiple)) * multiple)
+
+    return r(h), r(w)
+
+
+def _resize_primitive(p: Primitive, size: tuple[int, int]) -> Primitive:
+    h, w = size
+    labels = edges = None
+    if p.labels is not None:
+        labels = torch.from_numpy(
+            cv2.resize(p.labels.numpy().astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        )
+    if p.edges is not None:
+        # Max-pool style downsampling keeps thin edges connected where nearest would drop them.
+        e = p.edges.numpy().astype(np.float32)
+        e = cv2.resize(e, (w, h), interpolation=cv2.INTER_AREA if h * w < e.size else cv2.INTER_NEAREST)
+        edges = torch.from_numpy(e > 0.2)
+    return Primitive(labels, edges, p.n_labels)
+
+
+def resize_pair(
+    image: torch.Tensor | None, primitive: Primitive | None, size: tuple[int, int]
+) -> tuple[torch.Tensor | None, Primitive | None]:
+    """Resize an image (area/bilinear) and a primitive (labels nearest, edges kept thin and binary)."""
+    h, w = size
+    out_img = None
+    if image is not None:
+        arr = to_uint8(check_image(image))
+        interp = cv2.INTER_AREA if h * w < arr.shape[0] * arr.shape[1] else cv2.INTER_LINEAR
+        out_img = from_uint8(cv2.resize(arr, (w, h), interpolation=interp))
+    out_prim = _resize_primitive(primitive, size) if primitive is not None else None
+    return out_img, out_prim
+
+
+def load_pair(
+    image: str | os.PathLike | torch.Tensor,
+    primitive: str | os.PathLike | Primitive | None = None,
+    kind: str = "seg_edges",
+    multiple: int = 16,
+    max_side: int | None = None,
+    n_segments: int = 8,
+    seed: int = 0,
+    name: str = "",
+) -> Pair:
+    """Load and validate an image + primitive pair, sized for a network with ``multiple`` = 2^k.
+
+    Args:
+        image: a path or a ``(3, H, W)`` tensor in [-1, 1].
+        primitive: a PNG path, a :class:`Primitive`, or None to extract ``kind`` from the image
+            (after resizing, so edges are one pixel wide at the training size).
+        kind: primitive kind when it is extracted or read from a file.
+        multiple: both sides are rounded to a multiple of this (16 for 4 downsamplings).
+        max_side: optionally scale the image down so its longer side is at most this.
+
+    A resize is announced with a :class:`SizeAdjustedWarning` stating old and new sizes.
+    """
+    img = load_image(image) if isinstance(image, (str, os.PathLike)) else check_image(image)
+    prim = None
+    if primitive is not None:
+        prim = load_primitive(primitive, kind) if isinstance(primitive, (str, os.PathLike)) else primitive
+        if not isinstance(prim, Primitive):
+            raise ValueError(f"primitive must be a path or a Primitive, got {type(prim).__name__}")
+        if prim.size != tuple(img.shape[-2:]):
+            raise ValueError(
+                f"primitive is {prim.size[0]}x{prim.size[1]} but the image is {img.shape[-2]}x{img.shape[-1]} "
+                "(HxW); they must be the same size"
+            )
+    size = fit_size(img.shape[-2], img.shape[-1], multiple, max_side)
+    if size != tuple(img.shape[-2:]):
+        warnings.warn(
+            f"resized {name or 'image'} from {img.shape[-2]}x{img.shape[-1]} to {size[0]}x{size[1]} (HxW): "
+            f"sides must be multiples of {multiple}" + (f" and at most {max_side}" if max_side else ""),
+            SizeAdjustedWarning,
+            stacklevel=2,
+        )
+        img, prim = resize_pair(img, prim, size)
+    if prim is None:
+        prim = make_primitive(img, kind, n_segments=n_segments, seed=seed)
+    return Pair(img, prim, name)
+
+
+def load_sample(
+    name: str, kind: str = "seg_edges", max_side: int | None = None, multiple: int = 16, **kwargs
+) -> Pair:
+    """A shipped sample photo as a :class:`Pair`, its primitive extracted at the working size.
+
+    Example:
+        >>> pair = load_sample("chelsea", "edges", max_side=128)
+        >>> pair.image.shape, pair.primitive.kind
+        (torch.Size([3, 80, 128]), 'edges')
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SizeAdjustedWarning)  # the caller asked for a size
+        return load_pair(sample_path(name), None, kind, multiple, max_side, name=name, **kwargs)

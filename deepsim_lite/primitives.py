@@ -1,0 +1,506 @@
+"""Image primitives (paper Sec. 3.4): Canny edges, unsupervised segmentation, the super-primitive.
+
+A *primitive* is the editable representation the generator is conditioned on. The paper uses
+three: an edge map (fine detail), a segmentation (high-level layout) and both at once, the
+"super-primitive" (SP). Here a primitive is a small frozen dataclass, :class:`Primitive`, holding
+an ``(H, W)`` int64 label map and/or an ``(H, W)`` bool edge map. The network never sees it
+directly: :func:`encode` turns it into ``(C_p, H, W)`` float channels (one-hot labels followed by
+one edge channel, DESIGN.md) and :func:`decode` inverts that exactly.
+
+Example:
+    >>> import deepsim_lite as ds
+    >>> image = ds.load_sample("chelsea", max_side=128).image     # (3, H, W) in [-1, 1]
+    >>> prim = ds.make_primitive(image, "seg_edges", n_segments=6)
+    >>> x = ds.encode(prim)                                         # (prim.channels, H, W)
+    >>> ds.decode(x, prim.n_labels, has_edges=True) == prim
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ._image import check_image, check_size, to_uint8
+
+__all__ = [
+    "KINDS",
+    "Primitive",
+    "KMeansSegmenter",
+    "canny_edges",
+    "auto_canny_thresholds",
+    "segment",
+    "fit_segmenter",
+    "labels_from_levels",
+    "check_label_map",
+    "make_primitive",
+    "encode",
+    "decode",
+    "to_rgb",
+    "PALETTE",
+    "EDGE_INDEX",
+]
+
+KINDS = ("edges", "seg", "seg_edges")
+
+# Palette index reserved for edge pixels in super-primitive PNGs (labels use 0..254).
+EDGE_INDEX = 255
+
+
+def _make_palette() -> np.ndarray:
+    """A stable (256, 3) uint8 palette: 20 hand-picked distinct colours, then golden-ratio hues."""
+    base = [
+        (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
+        (213, 94, 0), (204, 121, 167), (120, 94, 240), (148, 103, 189), (140, 86, 75),
+        (188, 189, 34), (23, 190, 207), (255, 152, 150), (174, 199, 232), (152, 223, 138),
+        (197, 176, 213), (219, 219, 141), (158, 218, 229), (247, 182, 210), (127, 127, 127),
+    ]
+    hsv = np.zeros((256 - len(base), 1, 3), np.uint8)
+    hsv[:, 0, 0] = ((np.arange(len(hsv)) * 0.618034 % 1.0) * 180).astype(np.uint8)
+    i = np.arange(len(hsv))
+    hsv[:, 0, 1] = 120 + (i * 37) % 130  # vary saturation and value too: 180 hues are not enough
+    hsv[:, 0, 2] = 150 + (i * 53) % 100
+    extra = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[:, 0]
+    palette = np.concatenate([np.array(base, np.uint8), extra])
+    palette[EDGE_INDEX] = (0, 0, 0)
+    return palette
+
+
+PALETTE = _make_palette()
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """An editable primitive: a label map, an edge map, or both (the super-primitive).
+
+    Attributes:
+        labels: ``(H, W)`` int64 with values in ``[0, n_labels)``, or None for edges only.
+        edges: ``(H, W)`` bool, True on an edge pixel, or None for segmentation only.
+        n_labels: number of label channels the network expects (may exceed the labels present,
+            e.g. after an edit removed a region); 0 when ``labels`` is None.
+    """
+
+    labels: torch.Tensor | None = None
+    edges: torch.Tensor | None = None
+    n_labels: int = 0
+
+    def __post_init__(self) -> None:
+        if self.labels is None and self.edges is None:
+            raise ValueError("a Primitive needs labels, edges or both; got neither")
+        if self.labels is not None:
+            check_label_map(self.labels, self.n_labels)
+        elif self.n_labels != 0:
+            raise ValueError(f"n_labels={self.n_labels} given but the primitive has no label map")
+        if self.edges is not None:
+            if not isinstance(self.edges, torch.Tensor) or self.edges.ndim != 2:
+                raise ValueError(f"edges must be an (H, W) tensor, got {getattr(self.edges, 'shape', self.edges)}")
+            if self.edges.dtype != torch.bool:
+                raise ValueError(f"edges must be a bool tensor, got {self.edges.dtype}; use edges > 0")
+            check_size(*self.edges.shape, name="edge map")
+        if self.labels is not None and self.edges is not None and self.labels.shape != self.edges.shape:
+            raise ValueError(
+                f"label map {tuple(self.labels.shape)} and edge map {tuple(self.edges.shape)} differ in size"
+            )
+
+    @property
+    def kind(self) -> str:
+        """``"edges"``, ``"seg"`` or ``"seg_edges"``."""
+        if self.labels is None:
+            return "edges"
+        return "seg" if self.edges is None else "seg_edges"
+
+    @property
+    def has_edges(self) -> bool:
+        return self.edges is not None
+
+    @property
+    def channels(self) -> int:
+        """Number of network input channels ``C_p`` of :func:`encode`."""
+        return self.n_labels + int(self.edges is not None)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        ref = self.labels if self.labels is not None else self.edges
+        return int(ref.shape[0]), int(ref.shape[1])
+
+    def replace(self, **changes) -> Primitive:
+        """A copy with some fields replaced (validated again)."""
+        fields = {"labels": self.labels, "edges": self.edges, "n_labels": self.n_labels}
+        fields.update(changes)
+        return Primitive(**fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Primitive):
+            return NotImplemented
+        return (
+            self.n_labels == other.n_labels
+            and _same(self.labels, other.labels)
+            and _same(self.edges, other.edges)
+        )
+
+    __hash__ = None  # mutable tensors inside: not hashable
+
+    def __repr__(self) -> str:
+        h, w = self.size
+        return f"Primitive(kind={self.kind!r}, size=({h}, {w}), n_labels={self.n_labels})"
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu()))
+
+
+def check_label_map(labels: torch.Tensor, n_labels: int | None = None) -> torch.Tensor:
+    """Validate an ``(H, W)`` int64 label map with values in ``[0, n_labels)``; return it.
+
+    Raises:
+        ValueError: wrong type/shape/dtype, negative labels, or labels ``>= n_labels``.
+    """
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"label map must be a torch.Tensor (H, W) int64, got {type(labels).__name__}")
+    if labels.ndim != 2:
+        raise ValueError(f"label map must have shape (H, W), got {tuple(labels.shape)}")
+    if labels.dtype != torch.int64:
+        raise ValueError(f"label map must be int64, got {labels.dtype}; use labels.long()")
+    check_size(*labels.shape, name="label map")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0:
+        raise ValueError(f"label map has negative label {lo}; labels must be 0..K-1")
+    if n_labels is not None and n_labels > 0 and hi >= n_labels:
+        raise ValueError(
+            f"label map has label {hi} but the model knows {n_labels} labels (0..{n_labels - 1}); "
+            "paint only with existing labels"
+        )
+    if n_labels is not None and n_labels <= 0:
+        raise ValueError(f"n_labels must be positive for a label map, got {n_labels}")
+    return labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Edges
+
+
+def auto_canny_thresholds(gray: np.ndarray, sigma: float = 0.33) -> tuple[float, float]:
+    """Median-based Canny thresholds: ``((1 - sigma) * m, (1 + sigma) * m)`` clipped to [0, 255].
+
+    ``m`` is the median intensity of the (blurred) gray image; the heuristic adapts the
+    hysteresis band to the image's overall brightness.
+    """
+    m = float(np.median(gray))
+    return max(0.0, (1.0 - sigma) * m), min(255.0, (1.0 + sigma) * m)
+
+
+def canny_edges(
+    image: torch.Tensor,
+    low: float | None = None,
+    high: float | None = None,
+    sigma: float = 0.33,
+    blur: float = 0.7,
+) -> torch.Tensor:
+    """Canny edge map (OpenCV) of an image.
+
+    Args:
+        image: ``(3, H, W)`` float in [-1, 1].
+        low, high: hysteresis thresholds on the 0..255 gray scale; both None -> median-based
+            automatic thresholds (:func:`auto_canny_thresholds`); give both or neither.
+        sigma: width of the automatic band around the median.
+        blur: standard deviation (pixels) of the Gaussian applied first; 0 disables it.
+
+    Returns:
+        ``(H, W)`` bool tensor, True on edge pixels (1 pixel wide).
+    """
+    image = check_image(image)
+    if (low is None) != (high is None):
+        raise ValueError("give both Canny thresholds (low, high) or neither for automatic ones")
+    gray = cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)
+    if blur > 0:
+        gray = cv2.GaussianBlur(gray, (0, 0), blur)
+    if low is None:
+        low, high = auto_canny_thresholds(gray, sigma)
+    if low > high:
+        raise ValueError(f"Canny low threshold {low} is above high threshold {high}")
+    edges = cv2.Canny(gray, float(low), float(high), L2gradient=True)
+    return torch.from_numpy(edges > 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Segmentation: k-means on Lab colour + position, a majority filter, then small regions merged.
+
+
+@dataclass(frozen=True, eq=False)
+class KMeansSegmenter:
+    """A colour+position k-means segmentation fitted on one image, applicable to others.
+
+    Fitting once and applying to every frame keeps labels consistent across a video (Sec. 4.2).
+    Labels are ordered by region area on the fitted image, largest first.
+
+    Attributes:
+        centres: ``(K, 5)`` float64 cluster centres in (L, a, b, x, y) feature space.
+        position_weight: weight of the normalised (x, y) position against colour.
+        smooth: side (pixels, odd) of the majority filter; 1 disables it.
+        min_region: connected regions smaller than this fraction of the image are merged
+            into their most common neighbour.
+    """
+
+    centres: np.ndarray
+    position_weight: float
+    smooth: int
+    min_region: float
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.centres)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """Segment ``image`` ``(3, H, W)`` in [-1, 1] -> ``(H, W)`` int64 labels in ``[0, K)``.
+
+        Labels of a fitted cluster that no pixel of ``image`` ends in stay unused, so label
+        ``k`` means the same cluster on every image.
+        """
+        feats, (h, w) = _features(check_image(image), self.position_weight)
+        d = ((feats[:, None, :] - self.centres[None]) ** 2).sum(-1)
+        labels = d.argmin(1).reshape(h, w)
+        labels = _majority_filter(labels, self.n_segments, self.smooth)
+        labels = _merge_small_regions(labels, int(self.min_region * h * w))
+        return torch.from_numpy(labels.astype(np.int64))
+
+
+def _features(image: torch.Tensor, position_weight: float) -> tuple[np.ndarray, tuple[int, int]]:
+    rgb = to_uint8(image)
+    h, w = rgb.shape[:2]
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64) / 255.0
+    yy, xx = np.mgrid[0:h, 0:w]
+    pos = np.stack([xx.ravel() / max(w - 1, 1), yy.ravel() / max(h - 1, 1)], 1) * position_weight
+    return np.concatenate([lab, pos], 1), (h, w)
+
+
+def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 30) -> np.ndarray:
+    """Lloyd's k-means with k-means++ seeding; returns (k', D) centres, k' <= k (duplicates dropped)."""
+    centres = [x[rng.integers(len(x))]]
+    d2 = ((x - centres[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        if d2.sum() <= 0:
+            break  # fewer distinct points than clusters
+        centres.append(x[rng.choice(len(x), p=d2 / d2.sum())])
+        d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
+    c = np.stack(centres)
+    for _ in range(iters):
+        assign = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+        new = np.stack([x[assign == j].mean(0) if np.any(assign == j) else c[j] for j in range(len(c))])
+        if np.allclose(new, c):
+            break
+        c = new
+    return c
+
+
+def _majority_filter(labels: np.ndarray, k: int, size: int) -> np.ndarray:
+    if size <= 1:
+        return labels
+    votes = np.stack(
+        [cv2.boxFilter((labels == j).astype(np.float32), -1, (size, size)) for j in range(k)]
+    )
+    return votes.argmax(0)
+
+
+def _merge_small_regions(labels: np.ndarray, min_area: int) -> np.ndarray:
+    """Give every connected region smaller than ``min_area`` the most common label around it."""
+    if min_area <= 1:
+        return labels
+    labels = labels.copy()
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(4):  # merging can leave new small regions next to each other; a few passes suffice
+        changed = False
+        for lab in np.unique(labels):
+            n, comp, stats, _ = cv2.connectedComponentsWithStats((labels == lab).astype(np.uint8), connectivity=4)
+            for c in range(1, n):
+                if stats[c, cv2.CC_STAT_AREA] >= min_area:
+                    continue
+                x, y, w, h = stats[c, :4]
+                y0, y1 = max(y - 1, 0), min(y + h + 1, labels.shape[0])
+                x0, x1 = max(x - 1, 0), min(x + w + 1, labels.shape[1])
+                mask = (comp[y0:y1, x0:x1] == c).astype(np.uint8)
+                ring = cv2.dilate(mask, kernel).astype(bool) & ~mask.astype(bool)
+                around = labels[y0:y1, x0:x1][ring]
+                around = around[around != lab]
+                if around.size == 0:
+                    continue  # the region fills the image: nothing to merge into
+                labels[y0:y1, x0:x1][mask.astype(bool)] = np.bincount(around).argmax()
+                changed = True
+        if not changed:
+            break
+    return labels
+
+
+def fit_segmenter(
+    image: torch.Tensor,
+    n_segments: int = 8,
+    position_weight: float = 0.3,
+    smooth: int = 5,
+    min_region: float = 0.002,
+    seed: int = 0,
+    max_fit_pixels: int = 20000,
+) -> KMeansSegmenter:
+    """Fit the unsupervised segmentation of :func:`segment` on ``image``; see :class:`KMeansSegmenter`.
+
+    Args:
+        image: ``(3, H, W)`` float in [-1, 1].
+        n_segments: upper bound K on the number of labels.
+        position_weight: how much (x, y) position counts against Lab colour (both scaled to [0, 1]).
+        smooth: majority-filter size in pixels (odd); 1 disables it.
+        min_region: regions under this fraction of the image are merged into a neighbour.
+        seed: seeds the k-means++ initialisation and the pixel subsample.
+        max_fit_pixels: pixels sampled to fit the centres (all pixels are assigned).
+    """
+    if not 1 <= n_segments <= EDGE_INDEX:
+        raise ValueError(f"n_segments must be in 1..{EDGE_INDEX}, got {n_segments}")
+    if smooth < 1 or smooth % 2 == 0:
+        raise ValueError(f"smooth must be a positive odd number of pixels, got {smooth}")
+    image = check_image(image)
+    feats, _ = _features(image, position_weight)
+    rng = np.random.default_rng(seed)
+    fit = feats if len(feats) <= max_fit_pixels else feats[rng.choice(len(feats), max_fit_pixels, replace=False)]
+    centres = _kmeans(fit, n_segments, rng)
+    seg = KMeansSegmenter(centres, position_weight, smooth, min_region)
+    # Order clusters by area on the fitted image (largest = 0) and drop clusters that vanished.
+    raw = seg(image).numpy()
+    counts = np.bincount(raw.ravel(), minlength=len(centres))
+    order = [j for j in np.argsort(-counts, kind="stable") if counts[j] > 0]
+    return KMeansSegmenter(centres[order], position_weight, smooth, min_region)
+
+
+def segment(image: torch.Tensor, n_segments: int = 8, seed: int = 0, **kwargs) -> torch.Tensor:
+    """Unsupervised segmentation into at most ``n_segments`` coherent regions.
+
+    k-means on Lab colour + position, a majority filter, and merging of tiny regions.
+    Deterministic given ``seed``. Keyword arguments go to :func:`fit_segmenter`.
+
+    Args:
+        image: ``(3, H, W)`` float in [-1, 1].
+
+    Returns:
+        ``(H, W)`` int64 labels, contiguous ``0..K-1`` with ``K <= n_segments``; label 0 is
+        the largest region.
+    """
+    labels = fit_segmenter(image, n_segments, seed=seed, **kwargs)(image)
+    # Merging may empty a cluster; keep labels contiguous.
+    _, contiguous = torch.unique(labels, return_inverse=True)
+    return contiguous.reshape(labels.shape)
+
+
+def labels_from_levels(values: np.ndarray | torch.Tensor, levels: list[int] | None = None) -> torch.Tensor:
+    """Map the gray levels of a user label image to contiguous labels ``0..K-1``.
+
+    Args:
+        values: ``(H, W)`` integer array (e.g. a gray PNG with one level per region).
+        levels: the gray level of each label, in label order; None -> the sorted distinct
+            values. Pass the training image's levels when mapping an edited label image so
+            label numbers stay the same even when an edit removes a region.
+
+    Returns:
+        ``(H, W)`` int64 label map.
+    """
+    v = torch.as_tensor(np.asarray(values)).long()
+    if v.ndim != 2:
+        raise ValueError(f"label image must have shape (H, W), got {tuple(v.shape)}")
+    lv = torch.unique(v) if levels is None else torch.as_tensor(levels).long()
+    lut = {int(x): i for i, x in enumerate(lv.tolist())}
+    unknown = sorted(set(torch.unique(v).tolist()) - set(lut))
+    if unknown:
+        raise ValueError(f"label image has gray levels {unknown[:5]} that are not among the known levels {lv.tolist()}")
+    table = torch.full((int(v.max()) + 1,), -1, dtype=torch.long)
+    for level, i in lut.items():
+        if level <= int(v.max()):
+            table[level] = i
+    return table[v]
+
+
+# ----------------------------------------------------------------------------------------------
+# Building, encoding and displaying primitives
+
+
+def make_primitive(
+    image: torch.Tensor,
+    kind: str = "seg_edges",
+    n_segments: int = 8,
+    seed: int = 0,
+    canny: tuple[float, float] | None = None,
+) -> Primitive:
+    """Extract the paper's primitive of ``kind`` from an image.
+
+    Args:
+        image: ``(3, H, W)`` float in [-1, 1].
+        kind: ``"edges"`` (Canny), ``"seg"`` (unsupervised segmentation) or ``"seg_edges"``
+            (the super-primitive: both).
+        n_segments: upper bound on the number of labels (seg kinds).
+        seed: seeds the segmentation.
+        canny: explicit ``(low, high)`` Canny thresholds; None -> automatic.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown primitive kind {kind!r}; choose one of {', '.join(KINDS)}")
+    edges = labels = None
+    if kind in ("edges", "seg_edges"):
+        edges = canny_edges(image, *(canny or (None, None)))
+    if kind in ("seg", "seg_edges"):
+        labels = segment(image, n_segments, seed=seed)
+    n = int(labels.max()) + 1 if labels is not None else 0
+    return Primitive(labels, edges, n)
+
+
+def encode(primitive: Primitive, device: torch.device | str | None = None) -> torch.Tensor:
+    """Network input of a primitive: ``(C_p, H, W)`` float32, one-hot labels then the edge channel.
+
+    ``C_p = n_labels + has_edges``; every value is 0 or 1, and on each pixel exactly one of
+    the first ``n_labels`` channels is 1.
+    """
+    h, w = primitive.size
+    chans = []
+    if primitive.labels is not None:
+        onehot = torch.nn.functional.one_hot(primitive.labels.to(device), primitive.n_labels)
+        chans.append(onehot.permute(2, 0, 1).float())
+    if primitive.edges is not None:
+        chans.append(primitive.edges.to(device).float()[None])
+    out = torch.cat(chans, 0)
+    assert out.shape == (primitive.channels, h, w)
+    return out
+
+
+def decode(x: torch.Tensor, n_labels: int, has_edges: bool) -> Primitive:
+    """Inverse of :func:`encode`: ``(C_p, H, W)`` (or ``(1, C_p, H, W)``) -> :class:`Primitive`.
+
+    Labels are the argmax of the first ``n_labels`` channels; an edge is a value > 0.5 in the
+    last channel. Exact for anything :func:`encode` produced, including nearest-neighbour warps.
+    """
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    expected = n_labels + int(has_edges)
+    if x.ndim != 3 or x.shape[0] != expected:
+        raise ValueError(
+            f"encoded primitive must be ({expected}, H, W) for {n_labels} labels"
+            f"{' + edges' if has_edges else ''}, got {tuple(x.shape)}"
+        )
+    x = x.detach().cpu()
+    labels = x[:n_labels].argmax(0).long() if n_labels > 0 else None
+    edges = (x[-1] > 0.5) if has_edges else None
+    return Primitive(labels, edges, n_labels)
+
+
+def to_rgb(primitive: Primitive) -> np.ndarray:
+    """Displayable ``(H, W, 3)`` uint8 picture of a primitive.
+
+    Labels use the stable :data:`PALETTE` (label k always has the same colour); edges are drawn
+    black on top; an edge-only primitive is black lines on white, as in edges2photo datasets.
+    """
+    h, w = primitive.size
+    if primitive.labels is not None:
+        out = PALETTE[primitive.labels.cpu().numpy()]
+    else:
+        out = np.full((h, w, 3), 255, np.uint8)
+    if primitive.edges is not None:
+        out = out.copy()
+        out[primitive.edges.cpu().numpy()] = PALETTE[EDGE_INDEX]
+    return out

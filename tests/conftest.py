@@ -1,0 +1,22 @@
+"""Shared fixtures: small real photos from data/ (CPU, float32, [-1, 1])."""
+
+import pytest
+import torch
+
+import deepsim_lite as ds
+
+
+@pytest.fixture(scope="session")
+def cat_small():
+    """Chelsea at 64x96 with its super-primitive (6 labels at most)."""
+    return ds.load_sample("chelsea", "seg_edges", max_side=96, n_segments=6)
+
+
+@pytest.fixture(scope="session")
+def samples_128():
+    return {name: ds.load_sample(name, "seg_edges", max_side=128) for name in ds.SAMPLES}
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
