@@ -27,7 +27,7 @@ test: $(STAMP) lint
 	else echo "notebooks/: no lessons yet, nbval skipped"; fi
 
 lint: $(STAMP)
-	$(PY) -m ruff check --output-format concise deepsim_lite tests benchmarks
+	$(PY) -m ruff check --output-format concise deepsim_lite tests benchmarks scripts
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -4,6 +4,8 @@ A conditional GAN trained on ONE image and its primitive (edges, segmentation or
 generalise by thin-plate-spline warps of that single pair. Start with ``notebooks/``.
 """
 
+from . import augment, tps, viz
+from .augment import CropFlip, augment_pair
 from .data import (
     SAMPLES,
     Pair,
@@ -30,11 +32,19 @@ from .primitives import (
     segment,
     to_rgb,
 )
-from .viz import make_grid
+from .tps import Omega
+from .viz import make_grid, show
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CropFlip",
+    "Omega",
+    "augment",
+    "augment_pair",
+    "show",
+    "tps",
+    "viz",
     "KINDS",
     "KMeansSegmenter",
     "Pair",

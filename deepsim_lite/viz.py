@@ -9,7 +9,7 @@ import torch
 from ._image import to_uint8
 from .primitives import Primitive, to_rgb
 
-__all__ = ["as_rgb", "make_grid"]
+__all__ = ["as_rgb", "make_grid", "checkerboard", "show"]
 
 
 def as_rgb(x: torch.Tensor | np.ndarray | Primitive) -> np.ndarray:
@@ -70,3 +70,29 @@ def make_grid(
                         cv2.LINE_AA)
         out[y + cap_h : y + cap_h + tile_height, x : x + img.shape[1]] = img
     return out
+
+
+def checkerboard(h: int, w: int, squares: int = 8) -> torch.Tensor:
+    """A black/white checkerboard ``(3, H, W)`` in [-1, 1] with ``squares`` squares along the width:
+    the clearest picture of what a warp does."""
+    side = max(1, w // squares)
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    board = ((yy // side + xx // side) % 2).float() * 2 - 1
+    return board[None].repeat(3, 1, 1)
+
+
+def show(tiles: list, captions: list[str] | None = None, ncols: int | None = None, tile_height: int = 192,
+         title: str | None = None):
+    """Display :func:`make_grid` of the tiles inline (matplotlib); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    grid = make_grid(tiles, captions, ncols, tile_height)
+    dpi = 100
+    fig = plt.figure(figsize=(grid.shape[1] / dpi, grid.shape[0] / dpi + (0.3 if title else 0)), dpi=dpi)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(grid)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    plt.show()
+    return fig
