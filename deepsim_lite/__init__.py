@@ -4,7 +4,7 @@ A conditional GAN trained on ONE image and its primitive (edges, segmentation or
 generalise by thin-plate-spline warps of that single pair. Start with ``notebooks/``.
 """
 
-from . import augment, tps, viz
+from . import augment, edits, nets, tps, viz
 from .augment import CropFlip, augment_pair
 from .data import (
     SAMPLES,
@@ -33,11 +33,20 @@ from .primitives import (
     to_rgb,
 )
 from .tps import Omega
+from .train import DeepSIMModel, TrainConfig, cached_model, fit, load_model, resume
 from .viz import make_grid, show
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeepSIMModel",
+    "TrainConfig",
+    "cached_model",
+    "edits",
+    "fit",
+    "load_model",
+    "nets",
+    "resume",
     "CropFlip",
     "Omega",
     "augment",
