@@ -615,25 +615,31 @@ def _cache_key(pair: Pair, config: TrainConfig) -> str:
 
 
 def cached_model(sample: str | Pair, primitive: str = "seg_edges", augmentation: str = "tps",
-                 preset: str = "lesson", progress: bool = True, **overrides) -> DeepSIMModel:
+                 preset: str = "lesson", progress: bool = True, preview: str = "none", retrain: bool = False,
+                 **overrides) -> DeepSIMModel:
     """A trained model for (sample, primitive, augmentation, preset): trained once, then loaded.
 
-    The cache entry is keyed by a hash of the full config and of the training pair; writes are
-    atomic; a corrupt or stale entry is retrained with a message.
+    The cache entry (in :func:`cache_dir`) is keyed by a hash of the config (bookkeeping fields such
+    as ``preview_every`` excluded) and of the training pair; writes are atomic; a corrupt entry is
+    retrained with a message. The loss history is kept in ``model.info["history"]``.
 
     Args:
         sample: a sample name (:data:`~deepsim_lite.data.SAMPLES`) or a :class:`Pair`.
+        progress, preview: passed to :func:`fit` when training happens (``preview="auto"`` shows
+            previews inline in a notebook; set ``preview_every`` too).
+        retrain: train again even if the entry exists (and replace it).
         overrides: :class:`TrainConfig` fields, e.g. ``iterations=200``.
     """
     config = TrainConfig.preset(preset, primitive=primitive, augmentation=augmentation, **overrides)
     pair = sample if isinstance(sample, Pair) else load_sample(
         sample, primitive, max_side=config.max_side, multiple=config.multiple, n_segments=config.n_segments)
     path = cache_dir() / f"{pair.name or 'pair'}-{primitive}-{augmentation}-{preset}-{_cache_key(pair, config)}.pt"
-    if path.exists():
+    if path.exists() and not retrain:
         try:
             return load_model(path)
         except (ValueError, KeyError, RuntimeError) as err:
             print(f"deepsim-lite: cached model {path.name} is unusable ({err}); retraining")
-    result = fit(pair, config, progress=progress, preview="none")
+    result = fit(pair, config, progress=progress, preview=preview)
+    result.model.info.update(history=result.history, wall_time_s=result.wall_time_s, steps_per_s=result.steps_per_s)
     result.model.save(path)
     return result.model

@@ -82,8 +82,8 @@ def checkerboard(h: int, w: int, squares: int = 8) -> torch.Tensor:
 
 
 def show(tiles: list, captions: list[str] | None = None, ncols: int | None = None, tile_height: int = 192,
-         title: str | None = None):
-    """Display :func:`make_grid` of the tiles inline (matplotlib); returns the figure."""
+         title: str | None = None) -> None:
+    """Display :func:`make_grid` of the tiles inline (matplotlib)."""
     import matplotlib.pyplot as plt
 
     grid = make_grid(tiles, captions, ncols, tile_height)
@@ -95,4 +95,3 @@ def show(tiles: list, captions: list[str] | None = None, ncols: int | None = Non
     if title:
         ax.set_title(title)
     plt.show()
-    return fig

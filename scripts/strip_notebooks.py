@@ -16,6 +16,8 @@ from nbclient import NotebookClient
 
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb.metadata.pop("widgets", None)  # saved widget state (progress bars) is output too
+    nb.metadata.pop("language_info", None)
     count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
