@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -63,3 +65,57 @@ def test_demo_edit_file_is_reproducible():
     assert shipped.size == fresh.size and torch.equal(shipped.edges, fresh.edges)
     off = ~fresh.edges
     assert torch.equal(shipped.labels[off], fresh.labels[off])
+
+
+def test_move_component_moves_only_the_connected_object():
+    p = _prim()
+    q = edits.move_component(p, 7, 7, 0, 8, fill="background", background=0)
+    assert torch.all(q.labels[5:10, 13:18] == 2) and torch.all(q.labels[5:10, 5:13] == 0)
+    assert torch.equal(q.labels[:, 20:], p.labels[:, 20:])  # the other region is untouched
+
+
+def test_component_of_an_edge_curve():
+    p = _prim().replace(labels=None, n_labels=0)
+    m = edits.component_mask(p, 5, 6)
+    assert int(m.sum()) == 5
+    with pytest.raises(ValueError, match="no edge at"):
+        edits.component_mask(p, 0, 0)
+
+
+def test_background_fill_needs_a_known_label():
+    with pytest.raises(ValueError, match="background label 7 is not one of the model's labels 0..2"):
+        edits.move_region(_prim(), (5, 5, 10, 10), 1, 1, fill="background", background=7)
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.6])
+def test_scale_region_changes_the_area_and_keeps_labels(factor):
+    p = _prim()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", edits.EditClippedWarning)
+        q = edits.scale_region(p, (4, 4, 11, 11), factor)
+    area = int((q.labels == 2).sum())
+    assert (area < 25) if factor < 1 else (area > 25)
+    assert set(q.labels.unique().tolist()) <= {0, 1, 2} and q.edges.dtype == torch.bool
+
+
+def test_paint_disc_and_stroke():
+    p = _prim()
+    q = edits.paint_disc(p, 15, 10, 2, 1)
+    assert int((q.labels == 1).sum() - (p.labels == 1).sum()) == 13  # a radius-2 disc has 13 pixels
+    s = edits.paint_stroke(p, [(15, 2), (15, 12)], 0, 2)
+    assert torch.all(s.labels[15, 2:13] == 2)
+    with pytest.raises(ValueError, match="label 3 is not one of the model's labels 0..2"):
+        edits.paint_disc(p, 15, 10, 2, 3)
+    with pytest.raises(ValueError, match="outside the 20x30 primitive"):
+        edits.paint_disc(p, 25, 10, 2, 1)
+
+
+def test_draw_and_erase_edges():
+    p = _prim()
+    q = edits.draw_edges(p, [(15, 0), (15, 29)])
+    assert torch.all(q.edges[15]) and q.edges.sum() == p.edges.sum() + 30
+    r = edits.erase_edges(q, (14, 0, 16, 10))
+    assert not r.edges[15, :10].any() and r.edges[15, 10:].all()
+    assert torch.equal(r.labels, p.labels)
+    with pytest.raises(ValueError, match="no edge map"):
+        edits.erase_edges(p.replace(edges=None), (0, 0, 2, 2))
