@@ -1,4 +1,4 @@
-"""Command line: ``deepsim-lite train | generate | primitives | demo``.
+"""Command line: ``deepsim-lite train | generate | knn | primitives | demo``.
 
 Errors are one line on stderr (``deepsim-lite: error: ...``) and exit code 2, never a traceback.
 """
@@ -133,6 +133,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_knn(args: argparse.Namespace) -> int:
+    """App. G: 1-NN patch distances of a test primitive to the training primitive, without and with TPS."""
+    from . import knn
+
+    out = Path(args.out)
+    model = "cached" if args.model is None else (None if args.model == "none" else train.load_model(args.model))
+    tr, te, reach = knn.run_experiment(args.train, args.test, args.primitive, args.features, args.weights, args.n_aug,
+                                       args.scale, model, seed=args.seed, progress=not args.quiet)
+    data.save_image(out / "knn.png", viz.knn_figure(tr.image, tr.primitive, te.primitive, reach, te.image))
+    summary = {"train": args.train or "data/videos/carphone/frame_000.png",
+               "test": args.test or "data/videos/carphone/frame_060.png", "primitive": args.primitive,
+               **reach.summary()}
+    data.atomic_write_bytes(out / "knn.json", (json.dumps(summary, indent=2) + "\n").encode())
+    line = (f"mean 1-NN distance {summary['mean_1nn_without_tps']:.2f} -> {summary['mean_1nn_with_tps']:.2f} with "
+            f"{args.n_aug} TPS warps [{reach.features}]")
+    if "corr_error_vs_1nn_with_tps" in summary:
+        c = summary["corr_error_vs_1nn_with_tps"]
+        line += f"; correlation with the prediction error: Pearson {c['pearson']:.2f}, Spearman {c['spearman']:.2f}"
+    print(line)
+    print(f"wrote {out}/knn.png and {out}/knn.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepsim-lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("primitive", help="primitive PNG (see deepsim_lite.data)")
     p.add_argument("--out", default="generated.png")
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("knn", help="App. G: does TPS bring test patches closer to the training patches?")
+    p.add_argument("--train", help="training image (default: data/videos/carphone/frame_000.png)")
+    p.add_argument("--test", help="test image, same size (default: data/videos/carphone/frame_060.png)")
+    p.add_argument("--primitive", default="edges", help="edges | seg | seg_edges")
+    p.add_argument("--features", default="resnet50", help="resnet50 (layer3) | raw (16x16 pixel patches)")
+    p.add_argument("--weights", default="auto", help="auto | imagenet | random (ResNet50)")
+    p.add_argument("--n-aug", type=int, default=50, help="TPS warps added to the bank (paper: 50)")
+    p.add_argument("--scale", type=float, default=2.0, help="analysis size relative to the lesson model's")
+    p.add_argument("--model", help="trained model.pt (default: train the lesson model once, cached); 'none' "
+                   "skips the prediction error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="outputs/knn")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_knn)
 
     p = sub.add_parser("primitives", help="regenerate the committed sample primitives (data/primitives)")
     p.add_argument("--out", default=None, help="output folder (default: <data>/primitives)")

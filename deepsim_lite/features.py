@@ -24,6 +24,7 @@ __all__ = [
     "cached_weights_path",
     "vgg19_cached",
     "vgg19_features",
+    "resnet50_layer3",
     "warn_missing",
     "imagenet_normalize",
 ]
@@ -109,5 +110,38 @@ def vgg19_features(weights: str = "auto", seed: int = 0) -> Backbone:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net, label = vgg19(weights=None).features, "vgg19[random-init]"
+    net.eval().requires_grad_(False)
+    return Backbone(net, label)
+
+
+def resnet50_layer3(weights: str = "auto", seed: int = 0) -> Backbone:
+    """ResNet50 up to the end of its third residual stage (torchvision ``layer3``): the patch
+    features of the paper's App. G. ``(N, 3, H, W)`` ImageNet-normalised -> ``(N, 1024, H/16, W/16)``.
+
+    Args:
+        weights: ``"auto"`` (ImageNet if cached, else a seeded random init with one warning),
+            ``"imagenet"`` (raise if not cached) or ``"random"``.
+    """
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    if weights not in ("auto", "imagenet", "random"):
+        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
+    w = ResNet50_Weights.IMAGENET1K_V1
+    path = cached_weights_path(w)
+    if weights != "random" and os.path.isfile(path):
+        try:
+            full, label = resnet50(weights=w), "resnet50-layer3[imagenet]"
+        except Exception as err:
+            raise ValueError(f"cached ResNet50 weights at {path} are unreadable ({err.__class__.__name__}); "
+                             "delete the file or replace it") from None
+    elif weights == "imagenet":
+        raise FileNotFoundError(f"ImageNet ResNet50 weights are not cached at {path}; copy them there or use 'auto'")
+    else:
+        if weights == "auto":
+            warn_missing("resnet50", "using a seeded random-init ResNet50, labelled resnet50-layer3[random-init]")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            full, label = resnet50(weights=None), "resnet50-layer3[random-init]"
+    net = nn.Sequential(full.conv1, full.bn1, full.relu, full.maxpool, full.layer1, full.layer2, full.layer3)
     net.eval().requires_grad_(False)
     return Backbone(net, label)

@@ -40,6 +40,7 @@ __all__ = [
     "encode",
     "decode",
     "to_rgb",
+    "to_picture",
     "PALETTE",
     "EDGE_INDEX",
 ]
@@ -504,3 +505,10 @@ def to_rgb(primitive: Primitive) -> np.ndarray:
         out = out.copy()
         out[primitive.edges.cpu().numpy()] = PALETTE[EDGE_INDEX]
     return out
+
+
+def to_picture(primitive: Primitive) -> torch.Tensor:
+    """The :func:`to_rgb` picture as an image tensor ``(3, H, W)`` in [-1, 1] (what patch features see)."""
+    from ._image import from_uint8
+
+    return from_uint8(to_rgb(primitive))

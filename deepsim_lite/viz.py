@@ -9,7 +9,7 @@ import torch
 from ._image import to_uint8
 from .primitives import Primitive, to_rgb
 
-__all__ = ["as_rgb", "make_grid", "checkerboard", "show"]
+__all__ = ["as_rgb", "make_grid", "checkerboard", "show", "heatmap", "knn_figure"]
 
 
 def as_rgb(x: torch.Tensor | np.ndarray | Primitive) -> np.ndarray:
@@ -95,3 +95,37 @@ def show(tiles: list, captions: list[str] | None = None, ncols: int | None = Non
     if title:
         ax.set_title(title)
     plt.show()
+
+
+def heatmap(values: torch.Tensor | np.ndarray, image: torch.Tensor | np.ndarray | None = None, alpha: float = 0.6,
+            vmax: float | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A map ``(h, w)`` as a colour heat map (viridis), upsampled to ``image`` (or ``size``) and blended
+    over it. ``vmax`` fixes the top of the scale so several maps can share it. ``(H, W, 3)`` uint8."""
+    v = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    v = v.astype(np.float32)
+    top = float(v.max()) if vmax is None else float(vmax)
+    g = np.clip(v / top, 0, 1) if top > 0 else np.zeros_like(v)
+    base = as_rgb(image) if image is not None else None
+    h, w = base.shape[:2] if base is not None else (size or v.shape)
+    g = cv2.resize(g, (w, h), interpolation=cv2.INTER_NEAREST)
+    colour = cv2.applyColorMap((g * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)[:, :, ::-1]
+    if base is None:
+        return np.ascontiguousarray(colour)
+    gray = np.repeat(cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)[:, :, None], 3, 2)
+    return (alpha * colour + (1 - alpha) * gray).astype(np.uint8)
+
+
+def knn_figure(train_image, train_primitive, test_primitive, reach, test_image=None) -> np.ndarray:
+    """App. G's figure in one row: train pair | test primitive | 1-NN distance without TPS | with TPS |
+    drop | generator error (if computed). Distances share one colour scale. ``(H, W, 3)`` uint8."""
+    top = float(max(reach.d_without.max(), reach.d_with.max()))
+    base = test_image if test_image is not None else test_primitive
+    tiles = [train_image, train_primitive, test_primitive,
+             heatmap(reach.d_without, base, vmax=top), heatmap(reach.d_with, base, vmax=top),
+             heatmap(reach.drop.clamp_min(0), base)]
+    caps = ["train image", "train primitive", "test primitive", "1-NN, no TPS", f"1-NN, {reach.n_aug} TPS",
+            "drop"]
+    if reach.error is not None:
+        tiles += [reach.generated, heatmap(reach.error, base)]
+        caps += ["G(test primitive)", "prediction error"]
+    return make_grid(tiles, caps, tile_height=144)
