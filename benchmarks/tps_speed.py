@@ -22,34 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
+from _reference import reference_tps_coords, warp_channels
 
 from deepsim_lite import augment
 
 
-def reference_warp(image: np.ndarray, labels: np.ndarray, edges: np.ndarray, rng: np.random.Generator, grid=4, L=10):
+def reference_warp(image: np.ndarray, labels: np.ndarray, edges: np.ndarray, rng: np.random.Generator):
     """One pair, the per-sample way: numpy TPS fit + dense eval + map_coordinates (pixel units)."""
-    h, w = labels.shape
-    ys, xs = np.linspace(0, h - 1, grid), np.linspace(0, w - 1, grid)
-    cy, cx = np.meshgrid(ys, xs, indexing="ij")
-    ctrl = np.stack([cx.ravel(), cy.ravel()], 1)
-    dst = ctrl + rng.uniform(-1, 1, ctrl.shape) * np.array([w / L, h / L])
-    n = len(ctrl)
-    d2 = ((ctrl[:, None] - ctrl[None]) ** 2).sum(-1)
-    k = np.where(d2 > 0, d2 * np.log(np.maximum(d2, 1e-300)), 0)
-    p = np.concatenate([np.ones((n, 1)), ctrl], 1)
-    system = np.block([[k, p], [p.T, np.zeros((3, 3))]])
-    coef = np.linalg.solve(system, np.concatenate([dst, np.zeros((3, 2))]))
-    gy, gx = np.mgrid[0:h, 0:w]
-    pts = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
-    r2 = ((pts[:, None] - ctrl[None]) ** 2).sum(-1)
-    u = np.where(r2 > 0, r2 * np.log(np.maximum(r2, 1e-300)), 0)
-    mapped = u @ coef[:n] + np.concatenate([np.ones((len(pts), 1)), pts], 1) @ coef[n:]
-    coords = [mapped[:, 1].reshape(h, w), mapped[:, 0].reshape(h, w)]
-    img = np.stack([ndimage.map_coordinates(image[..., c], coords, order=1, mode="reflect") for c in range(3)], -1)
-    lab = ndimage.map_coordinates(labels, coords, order=0, mode="reflect")
-    edg = ndimage.map_coordinates(edges, coords, order=0, mode="reflect")
-    return img, lab, edg
+    coords = reference_tps_coords(*labels.shape, rng)
+    img = warp_channels(image.transpose(2, 0, 1), coords, 1)
+    return img, warp_channels(labels[None], coords, 0)[0], warp_channels(edges[None], coords, 0)[0]
 
 
 def _sync(device: torch.device) -> None:

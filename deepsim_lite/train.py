@@ -88,7 +88,10 @@ class TrainConfig:
     # --- engineering (no effect on the maths)
     device: str = "auto"  # "auto" (cuda > mps > cpu) | "cuda" | "mps" | "cpu"
     amp: bool = True  # bf16 autocast, CUDA only
-    compile: bool = False  # torch.compile the generator
+    compile: bool = False  # torch.compile generator and discriminator
+    compile_mode: str = "default"  # torch.compile mode: "default" | "reduce-overhead" (CUDA graphs) | "max-autotune"
+    channels_last: bool | None = None  # NHWC memory format; None: off (see Trainer: unsafe at batch 1)
+    fused_adam: bool | None = None  # fused Adam kernel; None: on CUDA only (foreach elsewhere)
     log_every: int = 25  # losses are synchronised to the host only every N steps
     preview_every: int = 0  # 0: no previews during training
     checkpoint_every: int = 500
@@ -96,6 +99,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from .primitives import KINDS
 
+        if self.compile_mode not in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
+            raise ValueError(f"unknown compile_mode {self.compile_mode!r}")
         if self.primitive not in KINDS:
             raise ValueError(f"unknown primitive {self.primitive!r}; choose one of {', '.join(KINDS)}")
         if self.augmentation not in augment.MODES:
@@ -326,19 +331,32 @@ class Trainer:
         self.pair = pair
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.device = select_device(config.device)
-        self.amp = config.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        cuda = self.device.type == "cuda"
+        self.amp = config.amp and cuda and torch.cuda.is_bf16_supported()
+        self.channels_last = bool(config.channels_last)
+        if self.channels_last and config.batch_size == 1:
+            # torch 2.14 (CPU, seen in tests/test_train.py) returns wrong conv-weight gradients for
+            # Conv2d -> InstanceNorm2d in channels_last when the batch has one image; unproven elsewhere.
+            warnings.warn("channels_last is disabled at batch_size 1: instance-norm backward gives wrong gradients "
+                          "in that layout (torch 2.14); use batch_size >= 2 to enable it", UserWarning, stacklevel=2)
+            self.channels_last = False
+        fused = cuda if config.fused_adam is None else config.fused_adam
         torch.manual_seed(config.seed)
         prim = pair.primitive
         c_p = prim.channels
         self.G = _build_generator(config, c_p).to(self.device)
         self.D = MultiscaleDiscriminator(c_p + 3, config.ndf, config.n_layers_d, config.num_d).to(self.device)
+        if self.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
         betas = (config.beta1, config.beta2)
-        foreach = self.device.type == "cuda"
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas, foreach=foreach)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas, foreach=foreach)
+        opt_kw = {"fused": True} if fused else {"foreach": cuda}
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas, **opt_kw)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas, **opt_kw)
         rec, self.perceptual = perceptual_loss(config.use_vgg_loss, config.vgg_fallback)
         self.rec_loss = rec.to(self.device) if rec is not None else None
-        self.G_step = torch.compile(self.G) if config.compile else self.G
+        self.G_step = torch.compile(self.G, mode=config.compile_mode) if config.compile else self.G
+        self.D_step = torch.compile(self.D, mode=config.compile_mode) if config.compile else self.D
         self.aug_gen = torch.Generator().manual_seed(config.seed + 1)
         self.cond = encode(prim, self.device)[None]  # (1, C_p, H, W)
         self.real = pair.image.to(self.device)[None]  # (1, 3, H, W)
@@ -353,8 +371,12 @@ class Trainer:
                                           generator=self.aug_gen, omega=c.omega, crop=c.crop, padding=c.padding)
         return cond, real
 
-    def train_step(self) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """One generator and one discriminator update on a fresh batch of warped pairs.
+
+        Args:
+            batch: optional ``(cond (B, C_p, H, W), real (B, 3, H, W))`` from elsewhere (e.g. a
+                DataLoader, as the benchmark's reference path does); default: warps sampled here.
 
         Returns the loss terms as device tensors (no host synchronisation).
         """
@@ -363,11 +385,14 @@ class Trainer:
         for opt in (self.opt_G, self.opt_D):
             for g in opt.param_groups:
                 g["lr"] = c.lr * factor
-        cond, real = self._batch()
+        cond, real = self._batch() if batch is None else (t.to(self.device, non_blocking=True) for t in batch)
+        if self.channels_last:
+            cond = cond.contiguous(memory_format=torch.channels_last)
+            real = real.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             fake = self.G_step(cond)
-            pred_fake = self.D(torch.cat([cond, fake], 1))
-            pred_real = self.D(torch.cat([cond, real], 1))
+            pred_fake = self.D_step(torch.cat([cond, fake], 1))
+            pred_real = self.D_step(torch.cat([cond, real], 1))
             loss_g_gan = lsgan_loss(pred_fake, True)
             loss_g_feat = feature_matching_loss(pred_fake, pred_real) * c.lambda_feat
             loss_g_rec = (self.rec_loss(fake.float(), real) * c.lambda_vgg if self.rec_loss is not None
@@ -379,7 +404,7 @@ class Trainer:
         self.opt_G.step()
 
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            pred_fake_d = self.D(torch.cat([cond, fake.detach()], 1))
+            pred_fake_d = self.D_step(torch.cat([cond, fake.detach()], 1))
             loss_d_fake = lsgan_loss(pred_fake_d, False)
             loss_d_real = lsgan_loss([[s[-1]] for s in pred_real], True)
             loss_d = 0.5 * (loss_d_fake + loss_d_real)

@@ -203,3 +203,70 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, case, small_pair):
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("deepsim-lite: note:")]
     assert len(lines) == 1 and lines[0].startswith("deepsim-lite: error:") and expected in lines[0], r.stderr
+
+
+def test_fused_adam_gives_the_same_training(small_pair):
+    plain = train.Trainer(small_pair, dataclasses.replace(TINY, fused_adam=False))
+    fused = train.Trainer(small_pair, dataclasses.replace(TINY, fused_adam=True))
+    for _ in range(4):
+        a, b = plain.train_step(), fused.train_step()
+        assert all(torch.allclose(a[k], b[k], rtol=1e-6, atol=1e-7) for k in a)
+
+
+def test_channels_last_computes_the_same_step_at_batch_2(small_pair):
+    # Same losses and the same gradients for every parameter that matters. (Conv biases right before an
+    # affine-free instance norm have a zero gradient in exact arithmetic, so theirs is pure rounding noise.)
+    cfg = dataclasses.replace(TINY, batch_size=2)
+    plain = train.Trainer(small_pair, dataclasses.replace(cfg, channels_last=False))
+    fast = train.Trainer(small_pair, dataclasses.replace(cfg, channels_last=True))
+    assert fast.channels_last and not plain.channels_last
+    a, b = plain.train_step(), fast.train_step()
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)
+    grads_a = dict(plain.G.named_parameters())
+    for name, p in fast.G.named_parameters():
+        g_a, g_b = grads_a[name].grad, p.grad
+        if name.endswith("bias") and g_a.abs().max() < 1e-6:
+            assert g_b.abs().max() < 1e-6, name  # cancelled by instance norm in both
+        else:
+            assert torch.allclose(g_a, g_b, rtol=1e-3, atol=1e-4 * float(g_a.abs().max())), name
+
+
+def _channels_last_grad_error(batch: int) -> float:
+    """Largest relative error of the generator's weight gradients in channels_last vs contiguous."""
+    import copy
+
+    from deepsim_lite import nets
+
+    torch.manual_seed(0)
+    g = nets.GlobalGenerator(9, 3, 24, 2, 4)
+    g_cl = copy.deepcopy(g).to(memory_format=torch.channels_last)
+    x, w = torch.randn(batch, 9, 32, 48), torch.randn(batch, 3, 32, 48)
+    (g(x) * w).sum().backward()
+    (g_cl(x.contiguous(memory_format=torch.channels_last)) * w).sum().backward()
+    cl = dict(g_cl.named_parameters())
+    return max(float((p.grad - cl[n].grad).abs().max() / p.grad.abs().max())
+               for n, p in g.named_parameters() if n.endswith("weight"))
+
+
+def test_channels_last_is_refused_at_batch_1(small_pair):
+    # With one image per batch, torch 2.14 on the CPU returns wrong weight gradients for this generator in
+    # channels_last (instance norm of a (1, C, H, W) tensor, whose layout is ambiguous); batch 2 is right.
+    assert _channels_last_grad_error(2) < 1e-3
+    with pytest.warns(UserWarning, match="channels_last is disabled at batch_size 1"):
+        t = train.Trainer(small_pair, dataclasses.replace(TINY, channels_last=True))
+    assert not t.channels_last
+    if _channels_last_grad_error(1) < 1e-3:
+        pytest.skip("this torch build computes channels_last gradients correctly at batch 1; the guard may go")
+
+
+def test_external_batches_match_internal_sampling(small_pair):
+    a, b = train.Trainer(small_pair, TINY), train.Trainer(small_pair, TINY)
+    batch = b._batch()  # what the internal sampler of an identical trainer draws next
+    la, lb = a.train_step(), b.train_step(batch)
+    assert all(torch.equal(la[k], lb[k]) for k in la)
+
+
+def test_cpu_defaults_are_the_plain_path(small_pair):
+    t = train.Trainer(small_pair, TINY)
+    assert not t.amp and not t.channels_last
+    assert t.opt_G.defaults.get("fused") in (None, False) and t.opt_G.defaults.get("foreach") in (None, False)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+import deepsim_lite as ds
+from deepsim_lite import metrics
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return ds.load_sample("coffee", "edges", max_side=96).image
+
+
+def test_ideal_values(coffee):
+    assert metrics.psnr(coffee, coffee) == float("inf")
+    assert metrics.ssim(coffee, coffee).item() == pytest.approx(1.0)
+    assert metrics.l1(coffee, coffee).item() == 0.0
+
+
+def test_agree_with_scikit_image(coffee):
+    g = torch.Generator().manual_seed(0)
+    noisy = (coffee + 0.1 * torch.randn(coffee.shape, generator=g)).clamp(-1, 1)
+    a, b = coffee.permute(1, 2, 0).double().numpy(), noisy.permute(1, 2, 0).double().numpy()
+    assert metrics.psnr(noisy, coffee).item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=2), rel=1e-9)
+    ref = structural_similarity(a, b, data_range=2, channel_axis=2)
+    assert metrics.ssim(noisy, coffee).item() == pytest.approx(ref, rel=1e-6)
+
+
+def test_monotone_in_noise_and_blur(coffee):
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(coffee.shape, generator=g)
+    psnrs = [metrics.psnr((coffee + s * noise).clamp(-1, 1), coffee).item() for s in (0.02, 0.05, 0.1, 0.2)]
+    ssims = [metrics.ssim((coffee + s * noise).clamp(-1, 1), coffee).item() for s in (0.02, 0.05, 0.1, 0.2)]
+    assert psnrs == sorted(psnrs, reverse=True) and ssims == sorted(ssims, reverse=True)
+    import torchvision.transforms.functional as TF
+
+    blurs = [metrics.l1(TF.gaussian_blur(coffee[None], 9, s)[0], coffee).item() for s in (0.5, 1.0, 2.0, 4.0)]
+    assert blurs == sorted(blurs)
+
+
+def test_batches_and_errors(coffee):
+    both = torch.stack([coffee, coffee.flip(-1)])
+    out = metrics.psnr(both, torch.stack([coffee, coffee]))
+    assert out.shape == (2,) and out[0] == float("inf") and np.isfinite(out[1].item())
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.ssim(coffee, coffee[:, :50])
+    with pytest.raises(ValueError, match="smaller than the SSIM window"):
+        metrics.ssim(coffee[:, :5, :5], coffee[:, :5, :5])
