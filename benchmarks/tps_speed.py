@@ -15,14 +15,12 @@ Prints warps/s for both and the ratio ours / reference; writes JSON with the dev
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from _reference import reference_tps_coords, warp_channels
+from _common import device_name, reference_tps_coords, warp_channels, write_result
 
 from deepsim_lite import augment
 
@@ -68,12 +66,6 @@ def bench_reference(size: int, seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -104,10 +96,7 @@ def main() -> None:
             if v is not None
         ),
     }
-    out = Path(args.out or Path(__file__).parent / "results" / f"tps_speed_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, "tps_speed", device, args.out)
 
 
 if __name__ == "__main__":

@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import platform
 import resource
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
-from _reference import ReferenceTPSDataset
+from _common import ReferenceTPSDataset, device_name, write_result
 from torch.utils.flop_counter import FlopCounterMode
 
 import deepsim_lite as ds
@@ -230,16 +227,12 @@ def main() -> None:
 
     result = {
         "benchmark": "train_speed",
-        "device": torch.cuda.get_device_name(device) if cuda else f"{platform.machine()} CPU, "
-                                                                   f"{torch.get_num_threads()} threads",
+        "device": device_name(device),
         "torch": torch.__version__, "peak_tflops": peak, "timed_steps": steps, "warmup_steps": warmup,
         "compile_mode": compile_mode, "reference_workers": workers, "rows": rows, "quality": quality,
         "command": "python benchmarks/train_speed.py " + " ".join(sys.argv[1:]),
     }
-    out = Path(args.out or Path(__file__).parent / "results" / f"train_speed_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(result, "train_speed", device, args.out)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ __all__ = [
     "vgg19_cached",
     "vgg19_features",
     "resnet50_layer3",
+    "load_torchvision",
     "warn_missing",
     "imagenet_normalize",
 ]
@@ -83,6 +84,34 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) / 2 - mean) / std
 
 
+def load_torchvision(builder, weights_enum, name: str, weights: str = "auto", seed: int = 0) -> tuple[nn.Module, str]:
+    """Build a torchvision model under the offline policy: ``(model, label)``.
+
+    Args:
+        builder: e.g. ``torchvision.models.vgg19``; called with ``weights=weights_enum`` or ``weights=None``.
+        weights_enum: the ImageNet weights member (its file is looked up in the hub cache, never downloaded).
+        name: what labels say, e.g. ``"vgg19"`` -> ``"vgg19[imagenet]"`` / ``"vgg19[random-init]"``.
+        weights: ``"auto"`` (ImageNet if cached, else a seeded random init with one warning),
+            ``"imagenet"`` (raise if not cached) or ``"random"``.
+    """
+    if weights not in ("auto", "imagenet", "random"):
+        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
+    path = cached_weights_path(weights_enum)
+    if weights != "random" and os.path.isfile(path):
+        try:
+            return builder(weights=weights_enum), f"{name}[imagenet]"
+        except Exception as err:  # a truncated or foreign file in the cache
+            raise ValueError(f"cached {name} weights at {path} are unreadable ({err.__class__.__name__}); "
+                             "delete the file or replace it") from None
+    if weights == "imagenet":
+        raise FileNotFoundError(f"ImageNet {name} weights are not cached at {path}; copy them there or use 'auto'")
+    if weights == "auto":
+        warn_missing(name, f"using a seeded random-init network, labelled {name}[random-init]")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return builder(weights=None), f"{name}[random-init]"
+
+
 def vgg19_features(weights: str = "auto", seed: int = 0) -> Backbone:
     """VGG19's convolutional part (``features``), frozen, in eval mode.
 
@@ -93,55 +122,19 @@ def vgg19_features(weights: str = "auto", seed: int = 0) -> Backbone:
     """
     from torchvision.models import VGG19_Weights, vgg19
 
-    if weights not in ("auto", "imagenet", "random"):
-        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
-    path = cached_weights_path(VGG19_Weights.IMAGENET1K_V1)
-    if weights != "random" and os.path.isfile(path):
-        try:
-            net, label = vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features, "vgg19[imagenet]"
-        except Exception as err:  # a truncated or foreign file in the cache
-            raise ValueError(f"cached VGG19 weights at {path} are unreadable ({err.__class__.__name__}); "
-                             "delete the file or replace it") from None
-    elif weights == "imagenet":
-        raise FileNotFoundError(f"ImageNet VGG19 weights are not cached at {path}; copy them there or use 'auto'")
-    else:
-        if weights == "auto":
-            warn_missing("vgg19", "using a seeded random-init VGG19, labelled vgg19[random-init]")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net, label = vgg19(weights=None).features, "vgg19[random-init]"
-    net.eval().requires_grad_(False)
+    model, label = load_torchvision(vgg19, VGG19_Weights.IMAGENET1K_V1, "vgg19", weights, seed)
+    net = model.features.eval().requires_grad_(False)
     return Backbone(net, label)
 
 
 def resnet50_layer3(weights: str = "auto", seed: int = 0) -> Backbone:
     """ResNet50 up to the end of its third residual stage (torchvision ``layer3``): the patch
     features of the paper's App. G. ``(N, 3, H, W)`` ImageNet-normalised -> ``(N, 1024, H/16, W/16)``.
-
-    Args:
-        weights: ``"auto"`` (ImageNet if cached, else a seeded random init with one warning),
-            ``"imagenet"`` (raise if not cached) or ``"random"``.
+    Labels read ``resnet50-layer3[imagenet]`` or ``resnet50-layer3[random-init]``.
     """
     from torchvision.models import ResNet50_Weights, resnet50
 
-    if weights not in ("auto", "imagenet", "random"):
-        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
-    w = ResNet50_Weights.IMAGENET1K_V1
-    path = cached_weights_path(w)
-    if weights != "random" and os.path.isfile(path):
-        try:
-            full, label = resnet50(weights=w), "resnet50-layer3[imagenet]"
-        except Exception as err:
-            raise ValueError(f"cached ResNet50 weights at {path} are unreadable ({err.__class__.__name__}); "
-                             "delete the file or replace it") from None
-    elif weights == "imagenet":
-        raise FileNotFoundError(f"ImageNet ResNet50 weights are not cached at {path}; copy them there or use 'auto'")
-    else:
-        if weights == "auto":
-            warn_missing("resnet50", "using a seeded random-init ResNet50, labelled resnet50-layer3[random-init]")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            full, label = resnet50(weights=None), "resnet50-layer3[random-init]"
+    full, label = load_torchvision(resnet50, ResNet50_Weights.IMAGENET1K_V1, "resnet50", weights, seed)
     net = nn.Sequential(full.conv1, full.bn1, full.relu, full.maxpool, full.layer1, full.layer2, full.layer3)
     net.eval().requires_grad_(False)
-    return Backbone(net, label)
+    return Backbone(net, label.replace("resnet50", "resnet50-layer3"))

@@ -57,7 +57,7 @@ def test_cached_weights_path_follows_torch_home(tmp_path, monkeypatch):
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     open(path, "wb").write(b"not a checkpoint")
     assert features.vgg19_cached()
-    with pytest.raises(ValueError, match="cached VGG19 weights at .* are unreadable"):
+    with pytest.raises(ValueError, match="cached vgg19 weights at .* are unreadable"):
         features.vgg19_features("auto")
 
 

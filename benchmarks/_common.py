@@ -55,3 +55,23 @@ class ReferenceTPSDataset(torch.utils.data.Dataset):
         cond = warp_channels(self.cond, coords, 0)
         real = warp_channels(self.real, coords, 1)
         return torch.from_numpy(cond), torch.from_numpy(real)
+
+
+def device_name(device: torch.device) -> str:
+    """A readable name of the machine that produced a number."""
+    import platform
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def write_result(result: dict, name: str, device: torch.device, out: str | None) -> None:
+    """Write a benchmark's JSON (default ``benchmarks/results/<name>_<device>.json``) and say where."""
+    import json
+    from pathlib import Path
+
+    path = Path(out or Path(__file__).parent / "results" / f"{name}_{device.type}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
