@@ -166,9 +166,11 @@ def main() -> None:
         for h, w in sizes:
             cfg, _ = configs(preset, device, None, 16000)
             pair = make_pair((h, w), cfg.multiple)
+            reset_peak(device)
             flops = step_flops(train.Trainer(pair, cfg))
             print(f"{h}x{w} {preset}: {flops / 1e12:.4f} TFLOP per training step (batch {cfg.batch_size}), "
-                  f"{16000 * flops / 1e15:.2f} PFLOP for 16,000 steps")
+                  f"{16000 * flops / 1e15:.2f} PFLOP for 16,000 steps; peak memory "
+                  f"{peak_memory_mib(device):.0f} MiB {'GPU' if cuda else 'RSS (process, so far)'}")
         return
 
     rows = []

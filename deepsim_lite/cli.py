@@ -1,4 +1,4 @@
-"""Command line: ``deepsim-lite train | generate | knn | primitives | demo``.
+"""Command line: ``deepsim-lite train | generate | knn | bench video | primitives | demo``.
 
 Errors are one line on stderr (``deepsim-lite: error: ...``) and exit code 2, never a traceback.
 """
@@ -156,6 +156,20 @@ def _cmd_knn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_video(args: argparse.Namespace) -> int:
+    """The paper's video benchmark (Sec. 4.2) on shipped clips or your own (folders of frames, video files)."""
+    from . import video
+
+    overrides = {"iterations": args.iterations} if args.iterations else {}
+    results = video.run_benchmark(args.clips, args.primitives, args.augmentations, args.preset, args.out,
+                                  args.frames, progress=not args.quiet, **overrides)
+    table = video.markdown_table(results)
+    data.atomic_write_bytes(Path(args.out) / "table.md", (table + "\n").encode())
+    print(table)
+    print(f"wrote {args.out}/table.md and one JSON per cell")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepsim-lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="outputs/knn")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_knn)
+
+    p = sub.add_parser("bench", help="benchmarks of the paper")
+    bench = p.add_subparsers(dest="bench", required=True)
+    p = bench.add_parser("video", help="Sec. 4.2: train on frame 0, score every other frame")
+    p.add_argument("--clips", nargs="+", default=["carphone", "bikes"], help="shipped names, frame folders or videos")
+    p.add_argument("--primitives", nargs="+", default=["seg", "edges", "seg_edges"])
+    p.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"])
+    p.add_argument("--preset", default="lesson")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--out", default="outputs/video")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_bench_video)
 
     p = sub.add_parser("primitives", help="regenerate the committed sample primitives (data/primitives)")
     p.add_argument("--out", default=None, help="output folder (default: <data>/primitives)")

@@ -1,15 +1,24 @@
-"""Image similarity metrics for the paper's evaluations (Sec. 4.2): PSNR, SSIM, L1.
+"""Image metrics of the paper's video benchmark (Sec. 4.2): LPIPS, SIFID, PSNR, SSIM, L1.
 
-Images are ``(3, H, W)`` or ``(N, 3, H, W)`` float tensors in [-1, 1] (data range 2). Perceptual metrics
-(LPIPS, SIFID) need pretrained networks and follow the offline-weights policy; they are not here yet.
+Images are ``(3, H, W)`` or ``(N, 3, H, W)`` float tensors in [-1, 1] (data range 2).
+
+LPIPS and SIFID need ImageNet backbones (AlexNet/VGG for LPIPS, Inception v3 for SIFID). Under the
+offline-weights policy (DESIGN.md) they use the torch hub cache when the files are there, else a
+seeded random init — and their ``label`` says so: ``lpips[alex,imagenet]`` vs
+``lpips[alex,random-init]``. A random-init LPIPS or SIFID is still a deterministic feature distance,
+but it is not the metric the paper reports; never compare its numbers with the paper's.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["psnr", "ssim", "l1"]
+from .features import cached_weights_path, imagenet_normalize, load_torchvision, warn_missing
+
+__all__ = ["psnr", "ssim", "l1", "LPIPS", "SIFID", "frechet_distance"]
 
 DATA_RANGE = 2.0  # images live in [-1, 1]
 
@@ -69,3 +78,96 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     x, y = _batch(a, b)
     out = (x - y).abs().flatten(1).mean(1)
     return out[0] if single else out
+
+
+class LPIPS:
+    """Learned Perceptual Image Patch Similarity (Zhang et al. 2018) with the ``lpips`` package's calibrated
+    linear layers (v0.1, shipped inside the package) on AlexNet or VGG16 features.
+
+    Args:
+        net: ``"alex"`` (the paper's default) or ``"vgg"``.
+        weights: backbone weights: ``"auto"`` (ImageNet if in the torch hub cache, else seeded random
+            init, labelled), ``"imagenet"`` or ``"random"``.
+
+    ``metric(a, b)`` -> ``(N,)`` (or a scalar) distances, 0 for identical images; ``metric.label``.
+    """
+
+    def __init__(self, net: str = "alex", weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
+        import lpips
+        from torchvision.models import AlexNet_Weights, VGG16_Weights
+
+        if net not in ("alex", "vgg"):
+            raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
+        if weights not in ("auto", "imagenet", "random"):
+            raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
+        enum = AlexNet_Weights.IMAGENET1K_V1 if net == "alex" else VGG16_Weights.IMAGENET1K_V1
+        import os
+
+        cached = os.path.isfile(cached_weights_path(enum))
+        if weights == "imagenet" and not cached:
+            raise FileNotFoundError(f"ImageNet {net} weights are not cached at {cached_weights_path(enum)}")
+        pretrained = cached and weights != "random"
+        if not pretrained and weights == "auto":
+            warn_missing(f"lpips-{net}", f"LPIPS uses a seeded random-init {net} backbone, labelled "
+                         f"lpips[{net},random-init]")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained, verbose=False)
+        self.device = torch.device(device or "cpu")
+        self.model.eval().requires_grad_(False).to(self.device)
+        self.label = f"lpips[{net},{'imagenet' if pretrained else 'random-init'}]"
+
+    @torch.no_grad()
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        single = a.ndim == 3
+        x, y = _batch(a, b)
+        d = self.model(x.float().to(self.device), y.float().to(self.device)).flatten().double().cpu()
+        return d[0] if single else d
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½) between two Gaussians (the FID formula)."""
+    from scipy import linalg
+
+    covmean, _ = linalg.sqrtm(cov1 @ cov2, disp=False)
+    if not np.isfinite(covmean).all():  # near-singular product: regularise as pytorch-fid does
+        eps = np.eye(len(cov1)) * 1e-6
+        covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
+    covmean = covmean.real
+    diff = mu1 - mu2
+    return float(max(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean), 0.0))
+
+
+class SIFID:
+    """Single-Image FID (Shaham et al. 2019, SinGAN): the Fréchet distance between the distributions of
+    Inception v3 features *over the positions of one image* — the 64 channels after the first max-pool,
+    the layer SinGAN uses — of the generated and the real image.
+
+    ``metric(a, b)`` -> ``(N,)`` (or a scalar), 0 for identical images; ``metric.label`` such as
+    ``sifid[inception,random-init]``.
+    """
+
+    def __init__(self, weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
+        from torchvision.models import Inception_V3_Weights, inception_v3
+
+        def build(weights=None):
+            return inception_v3(weights=weights, aux_logits=True, init_weights=weights is None)
+
+        net, label = load_torchvision(build, Inception_V3_Weights.IMAGENET1K_V1, "inception", weights, seed)
+        self.features = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1)
+        self.device = torch.device(device or "cpu")
+        self.features.eval().requires_grad_(False).to(self.device)
+        self.label = "sifid[inception," + label.split("[", 1)[1]  # e.g. sifid[inception,random-init]
+
+    @torch.no_grad()
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        single = a.ndim == 3
+        x, y = _batch(a, b)
+        fx = self.features(imagenet_normalize(x.float().to(self.device))).double().cpu()
+        fy = self.features(imagenet_normalize(y.float().to(self.device))).double().cpu()
+        out = []
+        for u, v in zip(fx, fy, strict=True):
+            u, v = u.flatten(1).T.numpy(), v.flatten(1).T.numpy()  # (positions, 64)
+            out.append(frechet_distance(u.mean(0), np.cov(u, rowvar=False), v.mean(0), np.cov(v, rowvar=False)))
+        t = torch.tensor(out, dtype=torch.float64)
+        return t[0] if single else t

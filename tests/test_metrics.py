@@ -47,3 +47,42 @@ def test_batches_and_errors(coffee):
         metrics.ssim(coffee, coffee[:, :50])
     with pytest.raises(ValueError, match="smaller than the SSIM window"):
         metrics.ssim(coffee[:, :5, :5], coffee[:, :5, :5])
+
+
+@pytest.fixture(scope="module")
+def perceptual():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
+        return metrics.LPIPS(), metrics.SIFID()
+
+
+def test_perceptual_metrics_are_labelled_and_zero_for_identical(perceptual, coffee):
+    lp, sf = perceptual
+    assert lp.label in ("lpips[alex,imagenet]", "lpips[alex,random-init]")
+    assert sf.label in ("sifid[inception,imagenet]", "sifid[inception,random-init]")
+    assert lp(coffee, coffee).item() == pytest.approx(0.0, abs=1e-7)
+    assert sf(coffee, coffee).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_perceptual_metrics_grow_with_noise_and_blur(perceptual, coffee):
+    import torchvision.transforms.functional as TF
+
+    lp, sf = perceptual
+    noise = torch.randn(coffee.shape, generator=torch.Generator().manual_seed(3))
+    for metric in (lp, sf):
+        noisy = [metric((coffee + s * noise).clamp(-1, 1), coffee).item() for s in (0.05, 0.1, 0.2, 0.4)]
+        blurred = [metric(TF.gaussian_blur(coffee[None], 9, s)[0], coffee).item() for s in (0.6, 1.2, 2.4)]
+        assert noisy == sorted(noisy) and blurred == sorted(blurred), metric.label
+
+
+def test_frechet_distance_of_known_gaussians():
+    mu, cov = np.zeros(2), np.eye(2)
+    assert metrics.frechet_distance(mu, cov, mu + 3, cov) == pytest.approx(18.0)
+    assert metrics.frechet_distance(mu, cov, mu, 4 * cov) == pytest.approx(2.0)  # 1 + 4 - 2*2 per dim
+
+
+def test_lpips_rejects_unknown_net():
+    with pytest.raises(ValueError, match="'alex' or 'vgg'"):
+        metrics.LPIPS("resnet")

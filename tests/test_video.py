@@ -1,0 +1,76 @@
+import json
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import deepsim_lite as ds
+from deepsim_lite import train, video
+
+TINY = {"iterations": 3}
+
+
+@pytest.fixture(scope="module")
+def carphone():
+    return video.load_frames(video.clip_path("carphone"), max_frames=4)
+
+
+def test_shipped_clips_load(carphone):
+    assert len(carphone) == 4 and carphone[0].shape == (3, 144, 176)
+    bikes = video.load_frames(video.clip_path("bikes"))
+    assert len(bikes) == 30 and bikes[0].shape == (3, 136, 320)
+    assert not torch.equal(carphone[0], carphone[3])
+
+
+def test_video_file_round_trip(tmp_path, carphone):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (176, 144))
+    for f in carphone:
+        writer.write(ds.viz.as_rgb(f)[:, :, ::-1].copy())
+    writer.release()
+    frames = video.load_frames(path)
+    assert len(frames) == 4 and frames[0].shape == (3, 144, 176)
+    assert (frames[0] - carphone[0]).abs().mean() < 0.05  # MJPG is lossy
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        video.load_frames(tmp_path / "none")
+    with pytest.raises(ValueError, match="holds no image frames"):
+        video.load_frames(tmp_path)
+    (tmp_path / "x.mp4").write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="not a video OpenCV can read"):
+        video.load_frames(tmp_path / "x.mp4")
+    with pytest.raises(ValueError, match="unknown clip 'cityscapes'"):
+        video.clip_path("cityscapes")
+
+
+def test_segmentation_is_consistent_across_frames(carphone):
+    cfg = train.TrainConfig.preset("lesson")
+    pairs = video.clip_pairs(carphone, "seg_edges", cfg, "carphone")
+    assert len({p.primitive.n_labels for p in pairs}) == 1
+    a, b = pairs[0].primitive.labels, pairs[1].primitive.labels
+    assert (a == b).float().mean() > 0.8  # consecutive frames: mostly the same labels in the same places
+    assert pairs[0].size == (104, 128) and pairs[2].name == "carphone_f002"
+
+
+def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "cache"))
+    cfg = train.TrainConfig.preset("lesson", **TINY)
+    pairs = video.clip_pairs(carphone, "edges", cfg, "carphone")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
+        r = video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
+    assert [row["frame"] for row in r["per_frame"]] == [1, 2, 3]
+    assert set(r["summary"]) == {"psnr", "ssim", "l1", "lpips", "sifid"}
+    assert r["summary"]["psnr"]["mean"] == pytest.approx(np.mean([x["psnr"] for x in r["per_frame"]]))
+    saved = json.loads((tmp_path / "carphone-edges-tps-lesson.json").read_text())
+    assert saved["summary"] == r["summary"]
+    calls = []
+    monkeypatch.setattr(video, "cached_model", lambda *a, **k: calls.append(1))
+    again = video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
+    assert calls == [] and again["summary"] == r["summary"]  # a finished cell is read back
+    table = video.markdown_table([r])
+    assert "| carphone | edges | tps |" in table and r["labels"]["lpips"] in table
