@@ -155,14 +155,16 @@ def _faiss():
     return faiss
 
 
-def faiss_index(bank: Bank, exact: bool = True, nlist: int | None = None, m: int = 16, nprobe: int = 8,
+def faiss_index(bank: Bank, exact: bool = True, nlist: int | None = None, m: int = 64, nprobe: int = 8,
                 use_gpu: bool | None = None):
     """A faiss index over the bank.
 
     Args:
         exact: ``IndexFlatL2`` (exact). False -> ``IndexIVFPQ`` with ``nlist`` cells (default
-            ≈ 4·sqrt(M)) and ``m`` sub-quantisers of 8 bits: D·4/m times less memory, approximate;
-            measure what it costs with :func:`recall_at_1`.
+            ≈ 4·sqrt(M)) and ``m`` sub-quantisers of 8 bits: D·4/m times less memory, approximate.
+            What it costs, measured with :func:`recall_at_1` on the shipped carphone example (10,608
+            ResNet50 vectors, random-init weights): recall@1 0.71 with m = 64 (41 MiB -> 0.65 MiB of
+            codes), 0.40 with m = 16; PQ distances are approximate too (mean 139.0 vs 139.8 exact).
         use_gpu: move the index to the GPU (default: when faiss-gpu and CUDA are both present).
     """
     faiss = _faiss()
