@@ -433,7 +433,10 @@ class Trainer:
         end = c.iterations if steps is None else min(c.iterations, self.step + steps)
         if self.run_dir is not None:
             self._prepare_run_dir()
-        bar = tqdm(total=c.iterations, initial=self.step, disable=not progress, desc="DeepSIM", leave=True)
+        # Redirected to a file (CI logs) a bar would write a line every 0.1 s; every 10 s is plenty there.
+        quiet_log = not _in_notebook() and not sys.stderr.isatty()
+        bar = tqdm(total=c.iterations, initial=self.step, disable=not progress, desc="DeepSIM", leave=True,
+                   mininterval=10.0 if quiet_log else 0.1)
         sums: dict[str, torch.Tensor] = {}
         n_acc, t0, start_step = 0, time.perf_counter(), self.step
         interrupted = False
