@@ -12,6 +12,7 @@ tensors. Files: images are any format PIL reads; primitives are PNGs:
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -25,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from ._image import check_image, check_size, from_uint8, to_uint8
-from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, make_primitive
+from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, labels_from_levels, make_primitive
 
 __all__ = [
     "Pair",
@@ -146,8 +147,6 @@ def _umask() -> int:
 
 
 def _png_bytes(img: Image.Image) -> bytes:
-    import io
-
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
@@ -190,8 +189,6 @@ def load_primitive(
         n_labels: label count the model expects; labels >= it are rejected. None -> max label + 1.
         levels: gray level of each label for gray label images (see ``labels_from_levels``).
     """
-    from .primitives import labels_from_levels
-
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown primitive kind {kind!r}; choose one of {', '.join(KINDS)}")
     img = _read_pil(path)

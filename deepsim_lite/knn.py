@@ -380,8 +380,9 @@ def tps_reach(train_picture: torch.Tensor, test_picture: torch.Tensor, features:
     size = size or tuple(train_picture.shape[-2:])
     train_p, test_p = _resize(train_picture, size, "nearest"), _resize(test_picture, size, "nearest")
     g = torch.Generator().manual_seed(seed)
-    plain = build_bank(train_p, features)
     augmented = build_bank(train_p, features, n_aug, g)
+    n_plain = augmented.grid[0] * augmented.grid[1]  # the unwarped picture's vectors come first
+    plain = Bank(augmented.vectors[:n_plain], 1, augmented.grid, augmented.label)
     test_f = features(test_p[None])
     result = TPSReach(features.label, n_aug, knn_distance_map(test_f, plain, exact=exact),
                       knn_distance_map(test_f, augmented, exact=exact))

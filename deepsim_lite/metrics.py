@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import cached_weights_path, imagenet_normalize, load_torchvision, warn_missing
+from .features import imagenet_normalize, load_torchvision
 
 __all__ = ["psnr", "ssim", "l1", "LPIPS", "SIFID", "frechet_distance"]
 
@@ -98,24 +98,15 @@ class LPIPS:
 
         if net not in ("alex", "vgg"):
             raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
-        if weights not in ("auto", "imagenet", "random"):
-            raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
         enum = AlexNet_Weights.IMAGENET1K_V1 if net == "alex" else VGG16_Weights.IMAGENET1K_V1
-        import os
 
-        cached = os.path.isfile(cached_weights_path(enum))
-        if weights == "imagenet" and not cached:
-            raise FileNotFoundError(f"ImageNet {net} weights are not cached at {cached_weights_path(enum)}")
-        pretrained = cached and weights != "random"
-        if not pretrained and weights == "auto":
-            warn_missing(f"lpips-{net}", f"LPIPS uses a seeded random-init {net} backbone, labelled "
-                         f"lpips[{net},random-init]")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = lpips.LPIPS(net=net, pnet_rand=not pretrained, verbose=False)
+        def build(weights=None):  # lpips builds its own torchvision backbone; pretrained=True reads the same cache file
+            return lpips.LPIPS(net=net, pnet_rand=weights is None, verbose=False)
+
+        self.model, label = load_torchvision(build, enum, f"lpips-{net}", weights, seed)
         self.device = torch.device(device or "cpu")
         self.model.eval().requires_grad_(False).to(self.device)
-        self.label = f"lpips[{net},{'imagenet' if pretrained else 'random-init'}]"
+        self.label = f"lpips[{net},{label.split('[', 1)[1]}"  # e.g. lpips[alex,random-init]
 
     @torch.no_grad()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

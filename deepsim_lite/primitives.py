@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from ._image import check_image, check_size, to_uint8
+from ._image import check_image, check_size, from_uint8, to_uint8
 
 __all__ = [
     "KINDS",
@@ -509,6 +509,4 @@ def to_rgb(primitive: Primitive) -> np.ndarray:
 
 def to_picture(primitive: Primitive) -> torch.Tensor:
     """The :func:`to_rgb` picture as an image tensor ``(3, H, W)`` in [-1, 1] (what patch features see)."""
-    from ._image import from_uint8
-
     return from_uint8(to_rgb(primitive))

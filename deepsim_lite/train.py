@@ -397,7 +397,8 @@ class Trainer:
             loss_g_feat = feature_matching_loss(pred_fake, pred_real) * c.lambda_feat
             loss_g_rec = (self.rec_loss(fake.float(), real) * c.lambda_vgg if self.rec_loss is not None
                           else fake.new_zeros((), dtype=torch.float32))
-            loss_g_l1 = (fake.float() - real).abs().mean() * c.lambda_l1 if c.lambda_l1 else loss_g_rec * 0
+            loss_g_l1 = ((fake.float() - real).abs().mean() * c.lambda_l1 if c.lambda_l1
+                         else fake.new_zeros((), dtype=torch.float32))
             loss_g = loss_g_gan + loss_g_feat + loss_g_rec + loss_g_l1
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
