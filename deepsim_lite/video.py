@@ -136,10 +136,13 @@ def run_benchmark(clips: list[str], primitives: list[str], augmentations: list[s
                   **overrides) -> list[dict]:
     """Every (clip, primitive, augmentation) cell; clips are shipped names, folders or video files."""
     config = TrainConfig.preset(preset, **overrides)
+    sources = {clip: clip_path(clip) if clip in CLIPS else Path(clip) for clip in clips}
+    for source in sources.values():  # fail on a bad path before building metrics or training anything
+        if not source.exists():
+            raise FileNotFoundError(f"{source} does not exist; give a folder of frames or a video file")
     scorers = _scorers()
     results = []
-    for clip in clips:
-        source = clip_path(clip) if clip in CLIPS else Path(clip)
+    for clip, source in sources.items():
         name = clip if clip in CLIPS else source.stem
         frames = load_frames(source, max_frames)
         for primitive in primitives:
