@@ -31,10 +31,14 @@ __all__ = [
     "box_mask",
     "component_mask",
     "fill_nearest",
+    "shift_map",
     "move_mask",
     "move_region",
     "move_component",
+    "remove_mask",
     "scale_region",
+    "stroke_mask",
+    "polygon_mask",
     "paint_disc",
     "paint_stroke",
     "draw_edges",
@@ -105,8 +109,9 @@ def _check_fill(fill: str, background: int, primitive: Primitive) -> None:
         raise ValueError(f"background label {background} is not one of the model's labels 0..{primitive.n_labels - 1}")
 
 
-def _shift(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Shift a mask (or map) by (dy, dx) without wrapping; what leaves the frame is dropped."""
+def shift_map(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift an ``(H, W)`` mask or map by ``(dy, dx)`` pixels without wrapping; what leaves the frame is
+    dropped and what enters is zero/False."""
     h, w = mask.shape
     out = torch.zeros_like(mask)
     ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
@@ -136,7 +141,7 @@ def move_mask(primitive: Primitive, mask: torch.Tensor, dy: int, dx: int, fill: 
     if not bool(mask.any()):
         raise ValueError("the mask selects no pixel; nothing to move")
     dy, dx = int(dy), int(dx)
-    dest = _shift(mask, dy, dx)
+    dest = shift_map(mask, dy, dx)
     if int(dest.sum()) == 0:
         raise ValueError(f"moving by ({dy}, {dx}) puts the selection entirely outside the {h}x{w} primitive")
     if int(dest.sum()) < int(mask.sum()):
@@ -145,11 +150,11 @@ def move_mask(primitive: Primitive, mask: torch.Tensor, dy: int, dx: int, fill: 
     vacated = mask & ~dest if not copy else torch.zeros_like(mask)
     labels = edges = None
     if primitive.labels is not None:
-        moved = _shift(primitive.labels, dy, dx)
+        moved = shift_map(primitive.labels, dy, dx)
         labels = primitive.labels if copy else _fill(primitive.labels, vacated | dest, fill, background)
         labels = torch.where(dest, moved, labels)
     if primitive.edges is not None:
-        moved = _shift(primitive.edges & mask, dy, dx)
+        moved = shift_map(primitive.edges & mask, dy, dx)
         edges = primitive.edges & ~vacated
         edges = torch.where(dest, moved, edges)
     return Primitive(labels, edges, primitive.n_labels)
@@ -166,6 +171,17 @@ def move_component(primitive: Primitive, y: int, x: int, dy: int, dx: int, fill:
                    background: int = 0, copy: bool = False) -> Primitive:
     """Move the connected region under ``(y, x)`` (:func:`component_mask`) with the edges on it."""
     return move_mask(primitive, component_mask(primitive, y, x), dy, dx, fill, background, copy)
+
+
+def remove_mask(primitive: Primitive, mask: torch.Tensor, fill: str = "nearest", background: int = 0) -> Primitive:
+    """Remove what lies under ``mask`` — "remove an object": its edges go and its labels are filled
+    according to ``fill`` (``"nearest"``: the surrounding regions grow over it)."""
+    _check_fill(fill, background, primitive)
+    if mask.shape != primitive.size or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be an {primitive.size} bool tensor, got {tuple(mask.shape)} {mask.dtype}")
+    labels = None if primitive.labels is None else _fill(primitive.labels, mask, fill, background)
+    edges = None if primitive.edges is None else primitive.edges & ~mask
+    return Primitive(labels, edges, primitive.n_labels)
 
 
 def scale_region(primitive: Primitive, box: tuple[int, int, int, int], factor: float, fill: str = "nearest",
@@ -206,21 +222,40 @@ def scale_region(primitive: Primitive, box: tuple[int, int, int, int], factor: f
     return Primitive(labels, edges, primitive.n_labels)
 
 
-def _stroke_mask(points: list[tuple[int, int]], radius: int, size: tuple[int, int]) -> torch.Tensor:
-    """Pixels within ``radius`` of the polyline through ``points`` (a single point = a disc)."""
+def stroke_mask(points: list[tuple[float, float]], radius: int, size: tuple[int, int]) -> torch.Tensor:
+    """``(H, W)`` bool: pixels within ``radius`` of the polyline through ``(y, x)`` ``points``
+    (a single point = a disc) — the footprint of a brush, pencil or eraser stroke.
+
+    Exact in the sense of a round brush: the polyline is rasterised one pixel thin and every pixel
+    whose Euclidean distance to it is at most ``radius`` is in the mask (radius 2 = the 13-pixel
+    disc). Points may lie up to ``radius`` outside the frame; the part of the stroke inside is kept.
+    """
     if not points:
         raise ValueError("a stroke needs at least one (y, x) point")
     if radius < 0:
         raise ValueError(f"brush radius must be >= 0, got {radius}")
-    canvas = np.zeros(size, np.uint8)
-    pts = [(int(round(x)), int(round(y))) for y, x in points]
-    thickness = 2 * int(radius) + 1
+    pad = int(radius) + 1  # room for a brush centred just outside the frame
+    h, w = size
+    canvas = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+    pts = np.array([(int(round(x)) + pad, int(round(y)) + pad) for y, x in points], np.int32)
     if len(pts) == 1:
-        cv2.circle(canvas, pts[0], int(radius), 1, -1)
+        cv2.line(canvas, tuple(pts[0]), tuple(pts[0]), 1, 1)
     else:
-        cv2.polylines(canvas, [np.array(pts, np.int32)], False, 1, thickness if radius > 0 else 1)
-        for p in pts:  # round caps and joints
-            cv2.circle(canvas, p, int(radius), 1, -1)
+        cv2.polylines(canvas, [pts], False, 1, 1)
+    footprint = ndimage.distance_transform_edt(canvas == 0) <= radius
+    return torch.from_numpy(np.ascontiguousarray(footprint[pad:pad + h, pad:pad + w]))
+
+
+def polygon_mask(points: list[tuple[float, float]], size: tuple[int, int]) -> torch.Tensor:
+    """``(H, W)`` bool: the inside of the closed polygon through ``(y, x)`` ``points`` (the lasso),
+    boundary included. Fewer than three points, or a polygon with no area, selects the pixels on its
+    outline, so a lasso drawn as a line still selects something."""
+    if not points:
+        raise ValueError("a lasso needs at least one (y, x) point")
+    canvas = np.zeros(size, np.uint8)
+    pts = np.array([(int(round(x)), int(round(y))) for y, x in points], np.int32)
+    cv2.fillPoly(canvas, [pts], 1)
+    cv2.polylines(canvas, [pts], True, 1, 1)
     return torch.from_numpy(canvas.astype(bool))
 
 
@@ -230,7 +265,7 @@ def paint_stroke(primitive: Primitive, points: list[tuple[int, int]], radius: in
         raise ValueError("this primitive has no label map to paint; use draw_edges for an edge map")
     if not 0 <= label < primitive.n_labels:
         raise ValueError(f"label {label} is not one of the model's labels 0..{primitive.n_labels - 1}")
-    m = _stroke_mask(points, radius, primitive.size)
+    m = stroke_mask(points, radius, primitive.size)
     labels = primitive.labels.clone()
     labels[m] = label
     return primitive.replace(labels=labels)
@@ -246,7 +281,7 @@ def draw_edges(primitive: Primitive, points: list[tuple[int, int]], width: int =
     """Draw an edge polyline (the edge pencil) ``width`` pixels wide through ``(y, x)`` points."""
     if primitive.edges is None:
         raise ValueError("this primitive has no edge map to draw on")
-    m = _stroke_mask(points, max(0, (int(width) - 1) // 2), primitive.size)
+    m = stroke_mask(points, max(0, (int(width) - 1) // 2), primitive.size)
     return primitive.replace(edges=primitive.edges | m)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ._image import to_uint8
-from .edits import _shift, move_mask
+from .edits import move_mask, shift_map
 from .primitives import Primitive
 
 __all__ = ["ring", "vacated", "mean_lab", "delta_e", "shift_series", "empty_space_drift", "duplication_score"]
@@ -37,7 +37,7 @@ def ring(mask: torch.Tensor, width: int = 3) -> torch.Tensor:
 
 def vacated(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Pixels of ``mask`` that a move by ``(dy, dx)`` leaves empty."""
-    return mask & ~_shift(mask, dy, dx)
+    return mask & ~shift_map(mask, dy, dx)
 
 
 def mean_lab(image: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
@@ -113,11 +113,11 @@ def duplication_score(output: torch.Tensor, image: torch.Tensor, mask: torch.Ten
         ``duplication = l1_local / (l1_local + l1_old)`` > 0.5 means the output looks more like the
         old surround than like the local background.
     """
-    new_mask = _shift(mask, dy, dx)
+    new_mask = shift_map(mask, dy, dx)
     new_ring = ring(new_mask, width) & ~ring(mask, width) & ~mask  # only pixels away from the old place
     if not bool(new_ring.any()):
         raise ValueError("the move is too small: the new surround overlaps the old one entirely")
-    old_vals = torch.stack([_shift(c, dy, dx) for c in image])  # the old surround, carried to the new place
+    old_vals = torch.stack([shift_map(c, dy, dx) for c in image])  # the old surround, carried to the new place
     l1_old = (output - old_vals).abs()[:, new_ring].mean().item()
     l1_local = (output - image).abs()[:, new_ring].mean().item()
     return {"l1_to_old_surround": l1_old, "l1_to_local_background": l1_local,

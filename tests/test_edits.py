@@ -2,6 +2,8 @@ import warnings
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deepsim_lite as ds
 from deepsim_lite import edits
@@ -119,3 +121,57 @@ def test_draw_and_erase_edges():
     assert torch.equal(r.labels, p.labels)
     with pytest.raises(ValueError, match="no edge map"):
         edits.erase_edges(p.replace(edges=None), (0, 0, 2, 2))
+
+
+def test_polygon_mask_is_the_lasso_inside():
+    tri = edits.polygon_mask([(2, 2), (2, 17), (17, 2)], (20, 30))
+    assert tri[2, 2] and tri[2, 17] and tri[17, 2] and tri[6, 6]  # vertices and interior
+    assert not tri[15, 15] and not tri[:, 18:].any()
+    assert 105 <= int(tri.sum()) <= 140  # right triangle of legs 15: area 112.5, plus its outline
+    line = edits.polygon_mask([(5, 3), (5, 12)], (20, 30))  # no area: the outline is selected
+    assert int(line.sum()) == 10 and line[5, 3:13].all()
+    with pytest.raises(ValueError, match="at least one"):
+        edits.polygon_mask([], (20, 30))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 19), st.floats(0, 29)), min_size=1, max_size=5), st.integers(0, 4))
+def test_stroke_mask_covers_the_brush_discs_and_nothing_far(points, radius):
+    m = edits.stroke_mask(points, radius, (20, 30))
+    yy, xx = torch.meshgrid(torch.arange(20.0), torch.arange(30.0), indexing="ij")
+    for y, x in points:
+        y, x = round(y), round(x)
+        assert bool(m[((yy - y) ** 2 + (xx - x) ** 2) <= radius ** 2].all())  # each dab is painted
+    # nothing farther than radius + 1 from the polyline through the (rounded) points
+    pts = torch.tensor([(round(y), round(x)) for y, x in points], dtype=torch.float32)
+    grid = torch.stack([yy, xx], -1).reshape(-1, 2)
+    if len(pts) == 1:
+        dist = (grid - pts[0]).norm(dim=1)
+    else:
+        a, b = pts[:-1], pts[1:]
+        ab = b - a
+        t = (((grid[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-9)).clamp(0, 1)
+        dist = (grid[:, None] - (a + t[..., None] * ab)).norm(dim=-1).min(1).values
+    assert bool((dist[m.flatten()] <= radius + 1).all())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-25, 25), st.integers(-35, 35))
+def test_shift_map_round_trip_keeps_what_stayed_in_frame(dy, dx):
+    m = _prim().labels
+    back = edits.shift_map(edits.shift_map(m, dy, dx), -dy, dx * -1)
+    keep = edits.shift_map(edits.shift_map(torch.ones_like(m, dtype=torch.bool), dy, dx), -dy, -dx)
+    assert torch.equal(back[keep], m[keep]) and bool((back[~keep] == 0).all())
+
+
+def test_remove_mask_removes_the_object_and_its_edges():
+    p = _prim()
+    obj = edits.component_mask(p, 7, 7)
+    q = edits.remove_mask(p, obj)
+    assert not (q.labels == 2).any() and not q.edges[obj].any()
+    assert torch.all(q.labels[5:10, 5:10] == 0)  # the surrounding region grew over it
+    assert torch.equal(q.labels[~obj], p.labels[~obj])
+    r = edits.remove_mask(p, obj, fill="background", background=1)
+    assert torch.all(r.labels[obj] == 1)
+    with pytest.raises(ValueError, match="mask must be an"):
+        edits.remove_mask(p, obj[:5])

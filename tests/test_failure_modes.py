@@ -70,8 +70,8 @@ def test_duplication_score():
     mask[8:18, 8:18] = True  # nose plus a fur margin, moved onto the background
     dy, dx = 0, 30
     copied = img.clone()
-    src = torch.stack([edits._shift(c, dy, dx) for c in img])
-    grown = fm.ring(edits._shift(mask, dy, dx), 4) | edits._shift(mask, dy, dx)
+    src = torch.stack([edits.shift_map(c, dy, dx) for c in img])
+    grown = fm.ring(edits.shift_map(mask, dy, dx), 4) | edits.shift_map(mask, dy, dx)
     copied[:, grown] = src[:, grown]  # the old surround dragged along
     dup = fm.duplication_score(copied, img, mask, dy, dx)
     clean = fm.duplication_score(img, img, mask, dy, dx)
