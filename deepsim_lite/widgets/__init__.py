@@ -1,0 +1,20 @@
+"""Interactive editing in Jupyter (paper Fig. 1, App. B): edit the primitive, regenerate the photo.
+
+``EditorState`` (the state machine, no front end needed) is always importable;
+``PrimitiveEditor`` (the ipycanvas/ipywidgets front end) needs the ``notebooks`` extra.
+"""
+
+from .state import TOOLS, Debouncer, EditorState, ToolUnavailable
+
+__all__ = ["TOOLS", "Debouncer", "EditorState", "ToolUnavailable", "PrimitiveEditor", "as_renderer"]
+
+
+def __getattr__(name: str):
+    if name in ("PrimitiveEditor", "as_renderer"):
+        try:
+            from . import editor
+        except ImportError as err:
+            raise ImportError(f"{name} needs ipywidgets and ipycanvas ({err.name} is missing); "
+                              "install them with: pip install 'deepsim-lite[notebooks]'") from None
+        return getattr(editor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
