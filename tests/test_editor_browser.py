@@ -1,0 +1,181 @@
+"""The PrimitiveEditor in a real browser: JupyterLab + Debian Chromium driven by Playwright.
+
+A notebook builds the editor on a tiny trained model; the test draws a stroke with real mouse
+events on the canvas, asks the kernel (by running a second cell) where the primitive changed,
+presses Generate and compares screenshots of the output image before and after. Then it
+rectangle-selects the nose and drags it up, and finally undoes everything with Ctrl+Z and
+regenerates with the "g" key: the output must be the first one again.
+
+``DEEPSIM_EDITOR_SCREENSHOT=docs/editor.png`` also saves a screenshot of the whole editor there
+(how the README's picture is made; it then uses the cached lesson model of the cat).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _browser import chromium_page, jupyter_lab, open_notebook, run_cell, wait_idle, why_no_browser
+from PIL import Image
+
+import deepsim_lite as ds
+
+pytestmark = pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_browser()))
+
+DISPLAY = 384  # canvas size on screen, longest side (PrimitiveEditor's display_size)
+RADIUS = 3
+
+
+def _notebook(n_labels: int) -> dict:
+    build = (
+        "import torch\n"
+        "import deepsim_lite as ds\n"
+        "from deepsim_lite.widgets import PrimitiveEditor\n"
+        "model = ds.load_model('model.pt')\n"
+        f"prim = ds.load_primitive('primitive.png', n_labels={n_labels})\n"
+        "image = ds.load_image('image.png')\n"
+        f"editor = PrimitiveEditor(model, prim, image=image, display_size={DISPLAY})\n"
+        f"editor.state.set_radius({RADIUS})\n"
+        "editor"
+    )
+    report = (
+        "changed = editor.primitive.labels != prim.labels\n"
+        "ys, xs = torch.nonzero(changed, as_tuple=True)\n"
+        "print('CHANGED', int(changed.sum()), int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max()),\n"
+        "      'LABELS', sorted(set(editor.primitive.labels[changed].tolist())))"
+    )
+    cells = [{"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+             for src in (build, report)]
+    return {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                        "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def _tiny_model(tmp: Path) -> tuple[ds.Primitive, tuple[int, int]]:
+    """Train a small model for a few steps (seconds) and write model.pt, primitive.png, image.png."""
+    if os.environ.get("DEEPSIM_EDITOR_SCREENSHOT"):
+        model = ds.cached_model("chelsea", "seg_edges", "tps", "lesson", progress=False)
+        cfg = model.config
+        pair = ds.load_sample("chelsea", "seg_edges", max_side=cfg.max_side, multiple=cfg.multiple,
+                              n_segments=cfg.n_segments)
+    else:
+        pair = ds.load_sample("chelsea", "seg_edges", max_side=96, n_segments=6)
+        config = ds.TrainConfig.preset("lesson", iterations=30, max_side=96, n_segments=6)
+        model = ds.fit(pair, config, progress=False, preview="none").model
+    model.save(tmp / "model.pt")
+    ds.save_primitive(tmp / "primitive.png", pair.primitive)
+    ds.save_image(tmp / "image.png", pair.image)
+    return pair.primitive, pair.primitive.size
+
+
+def _shot(locator) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.int16)
+
+
+def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
+    t_start = time.perf_counter()
+    prim, (h, w) = _tiny_model(tmp_path)
+    # a horizontal stroke through the middle, painted with the label least present along it
+    y_p, x0_p, x1_p = h // 2, w // 4, 3 * w // 4
+    along = prim.labels[y_p, x0_p:x1_p]
+    label = int(torch.bincount(along, minlength=prim.n_labels)[: prim.n_labels].argmin())
+    (tmp_path / "editor.ipynb").write_text(json.dumps(_notebook(prim.n_labels)))
+
+    with jupyter_lab(tmp_path) as url, chromium_page() as page:
+        panel = open_notebook(page, url, "editor.ipynb")
+        run_cell(page, panel, 0)
+        editor = panel.locator(".deepsim-editor")
+        status = editor.locator(".deepsim-status")
+        status.filter(has_text="rendered").wait_for(timeout=120_000)
+        output = editor.locator(".deepsim-output")
+        page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=output.element_handle())
+        before = _shot(output)
+
+        editor.locator(f".deepsim-label-{label}").click()
+        canvas = editor.locator(".deepsim-canvas")
+        box = canvas.bounding_box()
+        zoom = box["width"] / w  # screen pixels per primitive pixel (the layout may shrink the canvas)
+        assert abs(box["height"] / h - zoom) < 0.05 * zoom, ("canvas aspect ratio differs from the primitive's", box)
+        sy = box["y"] + (y_p + 0.5) * zoom
+        page.mouse.move(box["x"] + (x0_p + 0.5) * zoom, sy)
+        page.mouse.down()
+        page.mouse.move(box["x"] + (x1_p + 0.5) * zoom, sy, steps=12)
+        page.mouse.up()
+        status.filter(has_text="edited").wait_for(timeout=30_000)
+
+        # kernel side: where did the primitive change?
+        run_cell(page, panel, 1)
+        report = panel.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output", has_text="CHANGED")
+        report.wait_for(timeout=60_000)
+        m = re.search(r"CHANGED (\d+) (\d+) (\d+) (\d+) (\d+) LABELS \[([\d, ]*)\]", report.inner_text())
+        assert m, report.inner_text()
+        n, ymin, ymax, xmin, xmax = (int(v) for v in m.groups()[:5])
+        assert n > 0
+        assert [int(v) for v in m.group(6).split(",")] == [label]
+        slack = RADIUS + 1  # brush radius, plus a pixel for the canvas-to-primitive rounding
+        assert y_p - slack <= ymin <= ymax <= y_p + slack
+        assert x0_p - slack <= xmin <= xmax <= x1_p + slack
+        assert xmax - xmin >= (x1_p - x0_p) // 2  # the change follows the stroke, not one dab
+
+        editor.locator(".deepsim-generate").click()
+        status.filter(has_text="rendered").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.wait_for_timeout(300)  # the new PNG is decoded after the status line updates
+        after = _shot(output)
+
+        # rectangle-select the nose and drag the selection 6 pixels up: the paper's "lift the nose" (Fig. 1)
+        editor.locator(".widget-toggle-button", has_text="rect").click()
+        scale = h / 84  # the nose box is given for the 84x128 lesson image
+
+        def at(y: float, x: float) -> tuple[float, float]:
+            return box["x"] + (x + 0.5) * zoom, box["y"] + (y + 0.5) * zoom
+
+        ny0, nx0, ny1, nx1 = (round(v * scale) for v in (56, 60, 74, 84))
+        canvas_before = _shot(canvas)
+        page.mouse.move(*at(ny0, nx0))
+        page.mouse.down()
+        page.mouse.move(*at(ny1 - 1, nx1 - 1), steps=5)
+        page.mouse.up()
+        cy, cx = (ny0 + ny1) / 2, (nx0 + nx1) / 2
+        page.mouse.move(*at(cy, cx))
+        page.mouse.down()
+        page.mouse.move(*at(cy - round(6 * scale), cx), steps=6)
+        page.mouse.up()
+        status.filter(has_text="edited").wait_for(timeout=30_000)
+        editor.locator(".deepsim-generate").click()
+        status.filter(has_text="rendered").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.wait_for_timeout(300)
+        moved = np.abs(_shot(canvas) - canvas_before).sum(2) > 30
+        cz = moved.shape[0] / h  # screen pixels per primitive pixel on the canvas screenshot
+        assert moved[int((ny0 - 7 * scale) * cz): int(ny1 * cz), int(nx0 * cz): int(nx1 * cz)].mean() > 0.1
+        shot_path = os.environ.get("DEEPSIM_EDITOR_SCREENSHOT", str(tmp_path / "editor.png"))
+        editor.screenshot(path=shot_path)
+
+        # keyboard shortcuts reach the kernel: Ctrl+Z twice undoes the move and the stroke, "g" renders again
+        canvas.click(position={"x": 2, "y": 2})  # focus the canvas (a click with the rect tool deselects)
+        page.keyboard.press("Control+z")
+        page.keyboard.press("Control+z")
+        status.filter(has_text="edited").wait_for(timeout=30_000)
+        page.keyboard.press("g")
+        status.filter(has_text="rendered").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.wait_for_timeout(300)
+        undone = _shot(output)
+
+    assert before.shape == after.shape
+    diff = np.abs(after - before).sum(2)
+    oy, ox = diff.shape[0] / h, diff.shape[1] / w  # screen pixels per primitive pixel in the output
+    near = np.zeros(diff.shape, bool)  # within 8 primitive pixels of the stroke
+    near[int((y_p - 8) * oy): int((y_p + 9) * oy), int((x0_p - 8) * ox): int((x1_p + 9) * ox)] = True
+    assert (diff > 30).sum() > 50, "the rendered output did not change after Generate"
+    assert diff[near].mean() > 2 * diff[~near].mean(), "the output changed, but not mostly where the stroke went"
+    assert np.abs(undone - before).max() <= 2, "after undo the output differs from the training primitive's"
+    print(f"browser test: {time.perf_counter() - t_start:.1f} s")
