@@ -3,8 +3,9 @@
 A notebook builds the editor on a tiny trained model; the test draws a stroke with real mouse
 events on the canvas, asks the kernel (by running a second cell) where the primitive changed,
 presses Generate and compares screenshots of the output image before and after. Then it
-rectangle-selects the nose and drags it up, and finally undoes everything with Ctrl+Z and
-regenerates with the "g" key: the output must be the first one again.
+rectangle-selects the nose and drags it up, undoes everything with Ctrl+Z and regenerates with
+the "g" key (the output must be the first one again), and finally ticks auto-regenerate and
+repeats the first stroke: the output must update by itself to the first stroke's.
 
 ``DEEPSIM_EDITOR_SCREENSHOT=docs/editor.png`` also saves a screenshot of the whole editor there
 (how the README's picture is made; it then uses the cached lesson model of the cat).
@@ -170,6 +171,19 @@ def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
         page.wait_for_timeout(300)
         undone = _shot(output)
 
+        # auto-regenerate (debounced on the kernel's event loop): the same stroke again, no button pressed
+        editor.locator(".widget-checkbox input").check()
+        editor.locator(".widget-toggle-button", has_text="brush").click()
+        page.mouse.move(box["x"] + (x0_p + 0.5) * zoom, sy)
+        page.mouse.down()
+        page.mouse.move(box["x"] + (x1_p + 0.5) * zoom, sy, steps=12)
+        page.mouse.up()
+        deadline = time.monotonic() + 60
+        auto = _shot(output)
+        while np.abs(auto - after).max() > 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+            auto = _shot(output)
+
     assert before.shape == after.shape
     diff = np.abs(after - before).sum(2)
     oy, ox = diff.shape[0] / h, diff.shape[1] / w  # screen pixels per primitive pixel in the output
@@ -178,4 +192,5 @@ def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
     assert (diff > 30).sum() > 50, "the rendered output did not change after Generate"
     assert diff[near].mean() > 2 * diff[~near].mean(), "the output changed, but not mostly where the stroke went"
     assert np.abs(undone - before).max() <= 2, "after undo the output differs from the training primitive's"
+    assert np.abs(auto - after).max() <= 2, "auto-regenerate did not render the repeated stroke"
     print(f"browser test: {time.perf_counter() - t_start:.1f} s")
