@@ -16,6 +16,7 @@ import deepsim_lite as ds
 from deepsim_lite import edits
 from deepsim_lite.nets import GlobalGenerator
 from deepsim_lite.widgets import Debouncer, EditorState, PrimitiveEditor, ToolUnavailable, as_renderer
+from deepsim_lite.widgets import editor as editor_module
 
 
 def _prim() -> ds.Primitive:
@@ -307,6 +308,7 @@ def test_canvas_events_edit_and_generate_renders_the_edit():
 
 def test_tool_widgets_and_state_stay_in_sync():
     ed = PrimitiveEditor(None, _prim())
+    assert ed.tools.options == tuple((label, t) for t, (label, _, _) in editor_module._TOOL_TEXT.items())
     assert ed.generate_button.disabled and ed.status.value == "no model: editing only"
     ed.tools.value = "lasso"
     assert ed.state.tool == "lasso"
@@ -383,3 +385,23 @@ def test_as_renderer_checks_the_model_against_the_primitive(tmp_path):
         expected = rec.model.generate(p)
         assert torch.allclose(as_renderer(rec.model.generator, p)(p), expected)
         assert torch.allclose(as_renderer(tmp_path / "model.pt", p)(p), expected)
+
+
+def test_bad_editor_input_gets_one_line_errors(tmp_path):
+    p = _prim()
+    with pytest.raises(ValueError, match="the training image is 16x16 but the primitive is 32x48 \\(HxW\\)"):
+        PrimitiveEditor(None, p, image=torch.zeros(3, 16, 16))
+    with pytest.raises(ValueError, match=r"training image values must lie in \[-1, 1\]"):
+        PrimitiveEditor(None, p, image=torch.full((3, 32, 48), 255.0))
+    with pytest.raises(ValueError, match="use at least 16"):
+        PrimitiveEditor(None, p, display_size=0)
+    with pytest.raises(ValueError, match="expected a Primitive to edit, got ndarray"):
+        PrimitiveEditor(None, p.labels.numpy())
+    (tmp_path / "taken").write_text("x")
+    ed = PrimitiveEditor(None, p, image=np.zeros((32, 48, 3), np.uint8))
+    with pytest.raises(ValueError, match="it is a file; give a folder"):
+        ed.save(tmp_path / "taken")
+    ed.save_path.value = str(tmp_path / "taken")
+    ed.save_button.click()
+    assert "save failed: cannot save into" in ed.status.value
+    assert ed.save(tmp_path / "new" / "dir") == {"primitive": tmp_path / "new" / "dir" / "primitive.png"}

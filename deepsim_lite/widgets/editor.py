@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from ipycanvas import MultiCanvas, hold_canvas
 
+from .._image import check_image, to_uint8
 from ..data import save_image, save_primitive
 from ..edits import FILLS
 from ..nets import GlobalGenerator
@@ -88,6 +89,15 @@ def as_renderer(model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLi
                      f"got {type(model).__name__}")
 
 
+def _reference_picture(image: torch.Tensor | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The training image as ``(H, W, 3)`` uint8, checked to match the primitive's size."""
+    rgb = to_uint8(check_image(image, "training image")) if isinstance(image, torch.Tensor) else as_rgb(image)
+    if rgb.shape[:2] != tuple(size):
+        raise ValueError(f"the training image is {rgb.shape[0]}x{rgb.shape[1]} but the primitive is "
+                         f"{size[0]}x{size[1]} (HxW); pass the image the model was trained on")
+    return rgb
+
+
 def _png(rgb: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
@@ -128,6 +138,10 @@ class PrimitiveEditor(W.VBox):
                  auto: bool = False, debounce_s: float = 0.25, save_dir: str | os.PathLike = "edits") -> None:
         if not isinstance(primitive, Primitive):
             raise ValueError(f"expected a Primitive to edit, got {type(primitive).__name__}")
+        if display_size < 16:
+            raise ValueError(f"display_size is the canvas's longest side in screen pixels; got {display_size}, "
+                             "use at least 16 (default 384)")
+        reference = None if image is None else _reference_picture(image, primitive.size)
         render = None if model is None else as_renderer(model, primitive)
         self.state = EditorState(primitive, render)
         h, w = primitive.size
@@ -145,8 +159,8 @@ class PrimitiveEditor(W.VBox):
         self.output_view = W.Image(format="png", layout=W.Layout(width=f"{self._dw}px", height=f"{self._dh}px"))
         self.output_view.add_class("deepsim-output")
         views = [self._titled("primitive (draw here)", self.canvas), self._titled("generated", self.output_view)]
-        if image is not None:
-            train_view = W.Image(value=_png(as_rgb(image)), format="png",
+        if reference is not None:
+            train_view = W.Image(value=_png(reference), format="png",
                                  layout=W.Layout(width=f"{self._dw}px", height=f"{self._dh}px"))
             views.append(self._titled("training image", train_view))
 
@@ -255,6 +269,8 @@ class PrimitiveEditor(W.VBox):
         """Write ``primitive.png`` (palette PNG, :func:`deepsim_lite.load_primitive` reads it back) and
         ``output.png`` into ``directory`` (default: the "save to" box), atomically; return the paths."""
         folder = Path(directory if directory is not None else self.save_path.value).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"cannot save into {folder}: it is a file; give a folder (it is created if missing)")
         folder.mkdir(parents=True, exist_ok=True)
         paths = {"primitive": folder / "primitive.png"}
         save_primitive(paths["primitive"], self.primitive)
