@@ -40,7 +40,7 @@ from ..nets import GlobalGenerator
 from ..primitives import EDGE_INDEX, PALETTE, Primitive, encode, to_rgb
 from ..train import DeepSIMModel, load_model
 from ..viz import as_rgb
-from .state import Debouncer, EditorState, Render
+from .state import MAX_RADIUS, Debouncer, EditorState, Render
 
 __all__ = ["PrimitiveEditor", "as_renderer"]
 
@@ -169,7 +169,7 @@ class PrimitiveEditor(W.VBox):
                                      tooltips=[_TOOL_TEXT[t][2] for t in tools],
                                      icons=[_TOOL_TEXT[t][1] for t in tools],
                                      style=W.ToggleButtonsStyle(button_width="86px"))
-        self.size_slider = W.IntSlider(value=self.state.radius, min=0, max=32, description="brush radius",
+        self.size_slider = W.IntSlider(value=self.state.radius, min=0, max=MAX_RADIUS, description="brush radius",
                                        style={"description_width": "initial"}, layout=W.Layout(width="240px"))
         self.mode = W.ToggleButtons(options=["move", "copy"], value="move", tooltips=[
             "dragging a selection moves it; the space it leaves is filled", "dragging a selection copies it"],

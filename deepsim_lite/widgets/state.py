@@ -41,7 +41,7 @@ TOOLS = ("brush", "pencil", "eraser", "eyedropper", "rect", "lasso")
 _NEEDS_LABELS = ("brush", "eyedropper")
 _NEEDS_EDGES = ("pencil", "eraser")
 _KEYS = {"b": "brush", "p": "pencil", "e": "eraser", "i": "eyedropper", "r": "rect", "l": "lasso"}
-MAX_RADIUS = 64
+MAX_RADIUS = 32  # brush radius in primitive pixels; the slider goes this far
 
 Render = Callable[[Primitive], torch.Tensor]
 
