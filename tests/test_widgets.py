@@ -4,6 +4,7 @@ driven by the same messages ipycanvas's front end sends (mouse and key events in
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import warnings
 
@@ -273,8 +274,6 @@ def _drag(editor: PrimitiveEditor, pts: list[tuple[float, float]]) -> None:
 
 
 def _decode_png(data: bytes) -> np.ndarray:
-    import io
-
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 

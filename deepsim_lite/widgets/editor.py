@@ -99,6 +99,8 @@ def _reference_picture(image: torch.Tensor | np.ndarray, size: tuple[int, int]) 
 
 
 def _png(rgb: np.ndarray) -> bytes:
+    """``(H, W, 3)`` uint8 -> PNG bytes for display. Fast compression (level 1): this runs on every
+    render, and ``data.save_image``'s size-optimised PNG takes about 4x as long (at 256²)."""
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
