@@ -182,30 +182,27 @@ class EditorState:
 
     def undo(self) -> bool:
         """Go one edit back; False when there is nothing to undo."""
-        if not self._undo:
-            return False
-        self._redo.append(self.primitive)
-        self.primitive = self._undo.pop()
-        self._after_history_jump()
-        return True
+        return self._jump(self._undo, self._redo)
 
     def redo(self) -> bool:
-        if not self._redo:
+        """Go one undone edit forward; False when there is nothing to redo."""
+        return self._jump(self._redo, self._undo)
+
+    def _jump(self, source: list[Primitive], other: list[Primitive]) -> bool:
+        """Take the current primitive from ``source``, keeping the one left behind on ``other``."""
+        if not source:
             return False
-        self._undo.append(self.primitive)
-        self.primitive = self._redo.pop()
-        self._after_history_jump()
+        other.append(self.primitive)
+        self.primitive = source.pop()
+        self.drag = None
+        self.selection, self.selection_outline = None, []
+        self._emit("primitive")
         return True
 
     def reset(self) -> None:
         """Back to the training primitive (itself one undo step)."""
         self.clear_selection()
         self.apply(self.original)
-
-    def _after_history_jump(self) -> None:
-        self.drag = None
-        self.selection, self.selection_outline = None, []
-        self._emit("primitive")
 
     # ---- pointer events (primitive pixels) -----------------------------------------------------
 
