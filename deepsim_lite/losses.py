@@ -34,11 +34,11 @@ def lsgan_loss(preds: list[list[torch.Tensor]], target_is_real: bool) -> torch.T
 
 def feature_matching_loss(fake_preds: list[list[torch.Tensor]], real_preds: list[list[torch.Tensor]]) -> torch.Tensor:
     """pix2pixHD's discriminator feature matching: L1 between D's intermediate features on the fake
-    and (detached) real pair, weighted 4/(n_layers + 1) per layer and 1/num_D per scale (λ not applied)."""
+    and (detached) real pair, weighted 4/(n_layers_d + 1) per layer and 1/num_d per scale (λ not applied)."""
     num_d = len(fake_preds)
     loss = fake_preds[0][0].new_zeros(())
     for fake, real in zip(fake_preds, real_preds, strict=True):
-        w = 4.0 / (len(fake) - 1) / num_d  # len(fake) - 1 = n_layers + 1 feature maps before the logits
+        w = 4.0 / (len(fake) - 1) / num_d  # len(fake) - 1 = n_layers_d + 1 feature maps before the logits
         for f, r in zip(fake[:-1], real[:-1], strict=True):
             loss = loss + w * F.l1_loss(f, r.detach())
     return loss

@@ -2,15 +2,15 @@
 
 Class names follow pix2pixHD (Wang et al. 2018) so the code maps onto that paper:
 
-* :class:`GlobalGenerator` — 7×7 conv, ``n_downsampling`` stride-2 convs (channels doubling),
+* :class:`GlobalGenerator` — 7×7 conv, ``n_downsample`` stride-2 convs (channels doubling),
   ``n_blocks`` residual blocks, as many transposed convs back up, 7×7 conv, tanh. Instance norm,
   reflection padding. Input: the encoded primitive ``(N, C_p, H, W)``; output ``(N, 3, H, W)`` in (-1, 1).
-* :class:`MultiscaleDiscriminator` — ``num_D`` :class:`NLayerDiscriminator` PatchGANs, each on the
+* :class:`MultiscaleDiscriminator` — ``num_d`` :class:`NLayerDiscriminator` PatchGANs, each on the
   input downsampled once more; the input is the primitive concatenated with an image
   ``(N, C_p + 3, H, W)``. Returns, per scale, every intermediate feature map (for feature matching)
   with the patch logits last.
 
-H and W must be multiples of ``2 ** n_downsampling``.
+H and W must be multiples of ``2 ** n_downsample``.
 """
 
 from __future__ import annotations
@@ -49,25 +49,25 @@ class GlobalGenerator(nn.Module):
         input_nc: channels of the encoded primitive, C_p.
         output_nc: image channels (3).
         ngf: channels after the first conv ("number of generator filters"); doubles per downsampling.
-        n_downsampling: stride-2 convolutions (paper preset 4; H, W must be multiples of 2**n).
+        n_downsample: stride-2 convolutions (paper preset 4; H, W must be multiples of 2**n).
         n_blocks: residual blocks at the bottleneck (paper preset 9).
 
     Shapes: ``(N, input_nc, H, W)`` -> ``(N, output_nc, H, W)`` in (-1, 1).
     """
 
-    def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 64, n_downsampling: int = 4, n_blocks: int = 9):
+    def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 64, n_downsample: int = 4, n_blocks: int = 9):
         super().__init__()
         if input_nc < 1:
             raise ValueError(f"input_nc must be >= 1, got {input_nc}")
-        self.n_downsampling = n_downsampling
+        self.n_downsample = n_downsample
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), _norm(ngf), nn.ReLU(True)]
-        for i in range(n_downsampling):
+        for i in range(n_downsample):
             c = ngf * 2**i
             layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), _norm(2 * c), nn.ReLU(True)]
-        c = ngf * 2**n_downsampling
+        c = ngf * 2**n_downsample
         layers += [ResnetBlock(c) for _ in range(n_blocks)]
-        for i in range(n_downsampling):
-            c = ngf * 2 ** (n_downsampling - i)
+        for i in range(n_downsample):
+            c = ngf * 2 ** (n_downsample - i)
             layers += [
                 nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
                 _norm(c // 2),
@@ -77,7 +77,7 @@ class GlobalGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
-        m = 2**self.n_downsampling
+        m = 2**self.n_downsample
         if cond.shape[-1] % m or cond.shape[-2] % m:
             raise ValueError(
                 f"generator input is {cond.shape[-2]}x{cond.shape[-1]}; H and W must be multiples of {m} "
@@ -87,17 +87,17 @@ class GlobalGenerator(nn.Module):
 
 
 class NLayerDiscriminator(nn.Module):
-    """A PatchGAN: 4×4 convs, ``n_layers`` of them stride 2, LeakyReLU(0.2); one logit per patch.
+    """A PatchGAN: 4×4 convs, ``n_layers_d`` of them stride 2, LeakyReLU(0.2); one logit per patch.
 
     ``forward`` returns the list of every layer's output (features for matching), logits last.
     """
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3) -> None:
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers_d: int = 3) -> None:
         super().__init__()
         kw, pad = 4, math.ceil((4 - 1) / 2)
         blocks = [nn.Sequential(nn.Conv2d(input_nc, ndf, kw, 2, pad), nn.LeakyReLU(0.2, True))]
         nf = ndf
-        for _ in range(1, n_layers):
+        for _ in range(1, n_layers_d):
             prev, nf = nf, min(nf * 2, 512)
             blocks.append(nn.Sequential(nn.Conv2d(prev, nf, kw, 2, pad), _norm(nf), nn.LeakyReLU(0.2, True)))
         prev, nf = nf, min(nf * 2, 512)
@@ -114,14 +114,14 @@ class NLayerDiscriminator(nn.Module):
 
 
 class MultiscaleDiscriminator(nn.Module):
-    """``num_D`` PatchGANs on the input at full, 1/2, 1/4, ... resolution (3×3 average pooling).
+    """``num_d`` PatchGANs on the input at full, 1/2, 1/4, ... resolution (3×3 average pooling).
 
-    Shapes: ``(N, C_p + 3, H, W)`` -> ``num_D`` lists of feature maps, finest scale first.
+    Shapes: ``(N, C_p + 3, H, W)`` -> ``num_d`` lists of feature maps, finest scale first.
     """
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, num_D: int = 2) -> None:  # noqa: N803
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers_d: int = 3, num_d: int = 2) -> None:
         super().__init__()
-        self.discriminators = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers) for _ in range(num_D))
+        self.discriminators = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers_d) for _ in range(num_d))
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:

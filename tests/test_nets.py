@@ -21,32 +21,32 @@ def global_generator_params(c_in: int, ngf: int, n_down: int, n_blocks: int, c_o
 
 def test_paper_preset_parameter_count_matches_hand_count():
     c_p = 9  # 8 labels + edge channel (super-primitive)
-    g = nets.GlobalGenerator(c_p, 3, ngf=64, n_downsampling=4, n_blocks=9)
+    g = nets.GlobalGenerator(c_p, 3, ngf=64, n_downsample=4, n_blocks=9)
     assert nets.count_parameters(g) == global_generator_params(c_p, 64, 4, 9)
     assert global_generator_params(c_p, 64, 4, 9) == 182_462_083  # the number quoted in the README
 
 
 def test_lesson_preset_parameter_count_matches_hand_count():
-    g = nets.GlobalGenerator(9, 3, ngf=24, n_downsampling=2, n_blocks=4)
+    g = nets.GlobalGenerator(9, 3, ngf=24, n_downsample=2, n_blocks=4)
     assert nets.count_parameters(g) == global_generator_params(9, 24, 2, 4)
 
 
 def test_generator_shapes_and_range():
-    g = nets.GlobalGenerator(5, 3, ngf=8, n_downsampling=2, n_blocks=1)
+    g = nets.GlobalGenerator(5, 3, ngf=8, n_downsample=2, n_blocks=1)
     y = g(torch.randn(2, 5, 16, 24))
     assert y.shape == (2, 3, 16, 24) and y.abs().max() < 1
 
 
 def test_generator_rejects_bad_size():
-    g = nets.GlobalGenerator(5, 3, ngf=8, n_downsampling=2, n_blocks=1)
+    g = nets.GlobalGenerator(5, 3, ngf=8, n_downsample=2, n_blocks=1)
     with pytest.raises(ValueError, match="multiples of 4"):
         g(torch.randn(1, 5, 18, 24))
 
 
 def test_multiscale_discriminator_features():
-    d = nets.MultiscaleDiscriminator(8, ndf=8, n_layers=3, num_D=2)
+    d = nets.MultiscaleDiscriminator(8, ndf=8, n_layers_d=3, num_d=2)
     out = d(torch.randn(1, 8, 64, 64))
-    assert len(out) == 2 and all(len(scale) == 5 for scale in out)  # n_layers + 1 features + logits
+    assert len(out) == 2 and all(len(scale) == 5 for scale in out)  # n_layers_d + 1 features + logits
     assert out[0][-1].shape[1] == 1
     assert out[1][-1].shape[-1] < out[0][-1].shape[-1]  # coarser scale, fewer patches
     assert [f.shape[1] for f in out[0][:-1]] == [8, 16, 32, 64]
