@@ -1,0 +1,85 @@
+"""Atomic file writes: bytes, text, JSON, PNG and torch state dicts.
+
+Every file the library writes (models, checkpoints, run configs, benchmark results, pictures) goes
+through :func:`atomic_write_bytes`: a temporary file in the same folder, ``fsync``, then a rename.
+A crash or a full disk mid-write leaves the old file (or none), never a truncated one, and two
+processes writing the same path never interleave their bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+__all__ = ["atomic_write_bytes", "write_text", "write_json", "png_bytes", "write_png", "write_torch"]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text atomically; a final newline is added if missing."""
+    atomic_write_bytes(path, (text if text.endswith("\n") else text + "\n").encode())
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON atomically (non-finite floats are refused, not written as NaN)."""
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False))
+
+
+def png_bytes(rgb: np.ndarray | Image.Image, fast: bool = False) -> bytes:
+    """PNG bytes of an ``(H, W, 3)`` / ``(H, W)`` uint8 array or a PIL image (e.g. a palette PNG).
+
+    ``fast`` (arrays only) encodes with OpenCV at zlib level 1, for pictures sent to a browser on
+    every edit: about 4x faster than the size-optimised PNG written to disk otherwise (at 256²).
+    """
+    if fast and not isinstance(rgb, Image.Image):
+        arr = np.ascontiguousarray(rgb if rgb.ndim == 2 else rgb[:, :, ::-1])  # OpenCV wants BGR
+        ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            raise RuntimeError("PNG encoding failed")
+        return buf.tobytes()
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.ascontiguousarray(rgb))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray | Image.Image) -> None:
+    """Write a uint8 picture (or a PIL image, e.g. a palette PNG) atomically as PNG."""
+    atomic_write_bytes(path, png_bytes(rgb))
+
+
+def write_torch(path: str | os.PathLike, obj: dict) -> None:
+    """``torch.save`` atomically (the whole file is serialised in memory first)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
