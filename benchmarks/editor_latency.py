@@ -28,7 +28,7 @@ from _common import device_name, write_result
 
 import deepsim_lite as ds
 from deepsim_lite.features import PretrainedWeightsMissing
-from deepsim_lite.train import _build_generator
+from deepsim_lite.model import build_generator
 from deepsim_lite.widgets import PrimitiveEditor
 
 
@@ -84,8 +84,8 @@ def main() -> None:
     cfg = lesson.config
     pair = ds.load_sample(args.sample, "seg_edges", max_side=cfg.max_side, multiple=cfg.multiple,
                           n_segments=cfg.n_segments)
-    paper_cfg = ds.TrainConfig.preset("paper", primitive="seg_edges")
-    paper = ds.DeepSIMModel(_build_generator(paper_cfg, pair.primitive.channels), pair.primitive.n_labels,
+    paper_cfg = ds.TrainConfig.preset("paper", primitive_kind="seg_edges")
+    paper = ds.DeepSIMModel(build_generator(paper_cfg, pair.primitive.channels), pair.primitive.n_labels,
                             True, pair.primitive.size, paper_cfg)
     rows = {"lesson (trained)": measure(lesson, pair.primitive, args.repeats),
             "paper architecture (random init)": measure(paper, pair.primitive, max(3, args.repeats // 4))}

@@ -82,7 +82,7 @@ def step_flops(trainer: train.Trainer) -> int:
 
 
 def configs(preset: str, device: torch.device, compile_mode: str | None, iterations: int):
-    base = train.TrainConfig.preset(preset, iterations=iterations, log_every=10**9, checkpoint_every=10**9,
+    base = ds.TrainConfig.preset(preset, iterations=iterations, log_every=10**9, checkpoint_every=10**9,
                                     device=device.type)
     reference = dataclasses.replace(base, amp=False, channels_last=False, fused_adam=False, compile=False)
     fast = dataclasses.replace(base, amp=True, channels_last=None, fused_adam=None,
@@ -117,7 +117,7 @@ def time_fast(trainer: train.Trainer, steps: int, warmup: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def held_out_quality(model: train.DeepSIMModel, pair: ds.Pair, n: int = 8) -> dict:
+def held_out_quality(model: ds.DeepSIMModel, pair: ds.Pair, n: int = 8) -> dict:
     g = torch.Generator().manual_seed(4242)
     truth, prims = augment.augment_pair(pair.image, ds.encode(pair.primitive), "tps", batch=n, generator=g)
     out = model.generate(prims.to(model.device)).cpu()

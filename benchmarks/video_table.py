@@ -19,8 +19,9 @@ import torch
 from _common import device_name
 
 from deepsim_lite import video
+from deepsim_lite.cache import cached_model
+from deepsim_lite.config import TrainConfig
 from deepsim_lite.data import save_image
-from deepsim_lite.train import TrainConfig, cached_model
 
 
 def main() -> None:

@@ -2,10 +2,19 @@
 
 A conditional GAN trained on ONE image and its primitive (edges, segmentation or both), made to
 generalise by thin-plate-spline warps of that single pair. Start with ``notebooks/``.
+
+The way from photo to edited photo, one module each: :mod:`data` (load a pair), :mod:`extract`
+(primitives from photos), :mod:`primitives` (the Primitive type), :mod:`tps` and :mod:`augment`
+(warps), :mod:`config` (TrainConfig), :mod:`train` (fit), :mod:`model` (generate, save, load),
+:mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing).
 """
 
-from . import augment, edits, nets, tps, viz
+from importlib import metadata as _metadata
+
+from . import augment, edits, extract, nets, tps, viz
 from .augment import CropFlip, augment_pair
+from .cache import cache_dir, cached_model
+from .config import PRESETS, TrainConfig
 from .data import (
     SAMPLES,
     Pair,
@@ -17,64 +26,66 @@ from .data import (
     load_sample,
     resize_pair,
     sample_path,
+    sample_region,
     save_image,
     save_primitive,
 )
-from .primitives import (
-    KINDS,
-    KMeansSegmenter,
-    Primitive,
-    canny_edges,
-    decode,
-    encode,
-    fit_segmenter,
-    make_primitive,
-    segment,
-    to_rgb,
-)
+from .extract import KMeansSegmenter, canny_edges, extract_primitives, fit_segmenter, make_primitive, segment
+from .lessons import lesson_config
+from .model import DeepSIMModel, load_model
+from .primitives import KINDS, Primitive, decode, encode, to_rgb
 from .tps import Omega
-from .train import DeepSIMModel, TrainConfig, cached_model, fit, load_model, resume
+from .train import fit, resume
 from .viz import make_grid, show
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("deepsim-lite")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+source"
 
 __all__ = [
-    "DeepSIMModel",
-    "TrainConfig",
-    "cached_model",
-    "edits",
-    "fit",
-    "load_model",
-    "nets",
-    "resume",
-    "CropFlip",
-    "Omega",
-    "augment",
-    "augment_pair",
-    "show",
-    "tps",
-    "viz",
     "KINDS",
+    "PRESETS",
+    "SAMPLES",
+    "CropFlip",
+    "DeepSIMModel",
     "KMeansSegmenter",
+    "Omega",
     "Pair",
     "Primitive",
-    "SAMPLES",
     "SizeAdjustedWarning",
+    "TrainConfig",
+    "augment",
+    "augment_pair",
+    "cache_dir",
+    "cached_model",
     "canny_edges",
     "decode",
+    "edits",
     "encode",
+    "extract",
+    "extract_primitives",
+    "fit",
     "fit_segmenter",
     "fit_size",
+    "lesson_config",
     "load_image",
+    "load_model",
     "load_pair",
     "load_primitive",
     "load_sample",
     "make_grid",
     "make_primitive",
+    "nets",
     "resize_pair",
+    "resume",
     "sample_path",
+    "sample_region",
     "save_image",
     "save_primitive",
     "segment",
+    "show",
     "to_rgb",
+    "tps",
+    "viz",
 ]

@@ -20,3 +20,13 @@ def samples_128():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def small_pair():
+    """Chelsea at 32x48 with its super-primitive (8 labels at most): the trainer tests' pair."""
+    return ds.load_sample("chelsea", "seg_edges", max_side=48, multiple=4)
+
+
+# A lesson-like network at 32x48: trains at ~50 steps/s on the 2-core CPU.
+TINY = ds.TrainConfig.preset("lesson", iterations=150, log_every=10, checkpoint_every=1000)

@@ -1,26 +1,21 @@
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import sys
 import warnings
 
 import pytest
 import torch
+from conftest import TINY
 
 import deepsim_lite as ds
-from deepsim_lite import augment, train
-
-# A lesson-like network at 32x48: trains at ~50 steps/s on the 2-core CPU.
-TINY = train.TrainConfig.preset("lesson", iterations=150, log_every=10, checkpoint_every=1000)
+from deepsim_lite import augment, metrics, train
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return (10 * torch.log10(4.0 / torch.mean((a - b) ** 2))).item()  # images in [-1, 1]: peak-to-peak 2
-
-
-@pytest.fixture(scope="module")
-def small_pair():
-    return ds.load_sample("chelsea", "seg_edges", max_side=48, multiple=4)
+    return float(metrics.psnr(a, b).mean())
 
 
 @pytest.fixture(scope="module")
@@ -90,119 +85,12 @@ def test_run_directory_layout(small_pair, tmp_path):
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last.pt"]
 
 
-def test_truncated_checkpoint_gives_a_clear_error(small_pair, tmp_path):
-    cfg = dataclasses.replace(TINY, iterations=2)
-    train.fit(small_pair, cfg, tmp_path, progress=False)
-    ckpt = tmp_path / "checkpoints" / "last.pt"
-    ckpt.write_bytes(ckpt.read_bytes()[:1000])
-    with pytest.raises(ValueError, match="last.pt is not a readable checkpoint .*truncated or corrupt"):
-        train.resume(tmp_path, progress=False)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        ds.load_model(tmp_path / "nope.pt")
-
-
-def test_generate_checks_the_primitive(tps_result, small_pair):
-    m = tps_result.model
-    with pytest.raises(ValueError, match="trained on a 8 labels \\+ edges primitive .*got 0 labels \\+ edges"):
-        m.generate(small_pair.primitive.replace(labels=None, n_labels=0))
-    big = ds.resize_pair(None, small_pair.primitive, (64, 96))[1]
-    with pytest.warns(ds.SizeAdjustedWarning, match="to the trained size 32x48"):
-        out = m.generate(big)
-    assert out.shape == (3, 32, 48)
-
-
-def test_config_validation_and_presets():
-    with pytest.raises(ValueError, match="unknown preset 'huge'"):
-        train.TrainConfig.preset("huge")
-    with pytest.raises(ValueError, match="unknown augmentation"):
-        train.TrainConfig(augmentation="cutmix")
-    paper = train.TrainConfig.preset("paper")
-    assert (paper.lr, paper.beta1, paper.batch_size, paper.iterations) == (2e-4, 0.5, 1, 16000)
-    assert (paper.ngf, paper.n_downsample, paper.n_blocks, paper.ndf, paper.n_layers_d, paper.num_d) == (
-        64, 4, 9, 64, 3, 2)
-    assert train.TrainConfig.from_dict(paper.to_dict()) == paper
-
-
 def test_trainer_rejects_mismatched_pair(small_pair):
     with pytest.raises(ValueError, match="config asks for 'edges'"):
-        train.Trainer(small_pair, dataclasses.replace(TINY, primitive="edges"))
+        train.Trainer(small_pair, dataclasses.replace(TINY, primitive_kind="edges"))
     odd = ds.Pair(*ds.resize_pair(small_pair.image, small_pair.primitive, (36, 48)))
     with pytest.raises(ValueError, match="pair is 36x48; sides must be multiples of 16"):
-        train.Trainer(odd, train.TrainConfig.preset("paper"))
-
-
-def test_cached_model_trains_once_and_retrains_a_corrupt_entry(small_pair, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
-    calls = []
-    real_fit = train.fit
-    monkeypatch.setattr(train, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    kw = dict(iterations=3, progress=False)
-    a = train.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
-    b = train.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
-    assert len(calls) == 1
-    assert torch.equal(a.generate(small_pair.primitive), b.generate(small_pair.primitive))
-    (entry,) = list(tmp_path.iterdir())
-    entry.write_bytes(b"garbage")
-    train.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
-    assert len(calls) == 2 and "unusable" in capsys.readouterr().out
-    train.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=4, progress=False)
-    assert len(calls) == 3  # another config is another entry
-
-
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "deepsim_lite.cli", *args], capture_output=True, text=True, cwd=cwd)
-
-
-def test_cli_train_then_generate_round_trip(tmp_path):
-    img = ds.sample_path("coffee")
-    r = _cli("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"), "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert "trained 4 steps" in r.stdout
-    prim = ds.load_model(tmp_path / "run")
-    pair = ds.load_pair(img, None, "seg_edges", 4, 32)
-    ds.save_primitive(tmp_path / "p.png", pair.primitive)
-    r = _cli("generate", str(tmp_path / "run" / "model.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "o.png"))
-    assert r.returncode == 0, r.stderr
-    out = ds.load_image(tmp_path / "o.png")
-    assert out.shape == (3, *prim.size)
-    # resuming a finished run is a no-op that still reports
-    r = _cli("train", "--resume", "--out", str(tmp_path / "run"), "--quiet")
-    assert r.returncode == 0 and "trained 4 steps" in r.stdout
-    # the same --out again without --resume is refused
-    r = _cli("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"))
-    assert r.returncode == 2 and "use --resume" in r.stderr
-
-
-@pytest.mark.parametrize(
-    "case",
-    ["missing_checkpoint", "corrupt_checkpoint", "wrong_labels", "unknown_preset", "unwritable_out", "missing_image"],
-)
-def test_cli_errors_are_one_line_exit_2(tmp_path, case, small_pair):
-    if case in ("missing_checkpoint", "corrupt_checkpoint", "wrong_labels"):
-        ckpt = tmp_path / "model.pt"
-        if case == "corrupt_checkpoint":
-            ckpt.write_bytes(b"\x00" * 100)
-        if case == "wrong_labels":
-            trainer = train.Trainer(small_pair, TINY)
-            trainer.model().save(ckpt)
-        ds.save_primitive(tmp_path / "p.png", ds.Primitive(torch.arange(32 * 48).reshape(32, 48) % 12, None, 12))
-        r = _cli("generate", str(ckpt), str(tmp_path / "p.png"))
-        expected = {"missing_checkpoint": "does not exist", "corrupt_checkpoint": "not a readable checkpoint",
-                    "wrong_labels": "label map has label 11 but the model knows 8 labels"}[case]
-    elif case == "unknown_preset":
-        r = _cli("train", str(ds.sample_path("coffee")), "--preset", "huge")
-        expected = "unknown preset 'huge'; choose one of paper, lesson"
-    elif case == "unwritable_out":
-        (tmp_path / "file").write_text("x")
-        r = _cli("train", str(ds.sample_path("coffee")), "--max-side", "32", "--iterations", "1",
-                 "--out", str(tmp_path / "file" / "run"))
-        expected = "cannot create the run directory"
-    else:
-        r = _cli("train", str(tmp_path / "none.png"))
-        expected = "none.png does not exist"
-    assert r.returncode == 2, r.stderr
-    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("deepsim-lite: note:")]
-    assert len(lines) == 1 and lines[0].startswith("deepsim-lite: error:") and expected in lines[0], r.stderr
+        train.Trainer(odd, ds.TrainConfig.preset("paper"))
 
 
 def test_fused_adam_gives_the_same_training(small_pair):
@@ -211,24 +99,6 @@ def test_fused_adam_gives_the_same_training(small_pair):
     for _ in range(4):
         a, b = plain.train_step(), fused.train_step()
         assert all(torch.allclose(a[k], b[k], rtol=1e-6, atol=1e-7) for k in a)
-
-
-def test_channels_last_computes_the_same_step_at_batch_2(small_pair):
-    # Same losses and the same gradients for every parameter that matters. (Conv biases right before an
-    # affine-free instance norm have a zero gradient in exact arithmetic, so theirs is pure rounding noise.)
-    cfg = dataclasses.replace(TINY, batch_size=2)
-    plain = train.Trainer(small_pair, dataclasses.replace(cfg, channels_last=False))
-    fast = train.Trainer(small_pair, dataclasses.replace(cfg, channels_last=True))
-    assert fast.channels_last and not plain.channels_last
-    a, b = plain.train_step(), fast.train_step()
-    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a)
-    grads_a = dict(plain.G.named_parameters())
-    for name, p in fast.G.named_parameters():
-        g_a, g_b = grads_a[name].grad, p.grad
-        if name.endswith("bias") and g_a.abs().max() < 1e-6:
-            assert g_b.abs().max() < 1e-6, name  # cancelled by instance norm in both
-        else:
-            assert torch.allclose(g_a, g_b, rtol=1e-3, atol=1e-4 * float(g_a.abs().max())), name
 
 
 def _channels_last_grad_error(batch: int) -> float:
@@ -248,15 +118,15 @@ def _channels_last_grad_error(batch: int) -> float:
                for n, p in g.named_parameters() if n.endswith("weight"))
 
 
-def test_channels_last_is_refused_at_batch_1(small_pair):
-    # With one image per batch, torch 2.14 on the CPU returns wrong weight gradients for this generator in
-    # channels_last (instance norm of a (1, C, H, W) tensor, whose layout is ambiguous); batch 2 is right.
-    assert _channels_last_grad_error(2) < 1e-3
-    with pytest.warns(UserWarning, match="channels_last is disabled at batch_size 1"):
-        t = train.Trainer(small_pair, dataclasses.replace(TINY, channels_last=True))
+def test_channels_last_is_refused_on_the_cpu(small_pair):
+    # torch 2.14 on the CPU returns wrong weight gradients for this generator in channels_last (instance norm
+    # backward in that layout): measured here 160% relative error at batch 1 and 3% at batch 4.
+    with pytest.warns(UserWarning, match="channels_last is disabled on the CPU"):
+        t = train.Trainer(small_pair, dataclasses.replace(TINY, channels_last=True, batch_size=2))
     assert not t.channels_last
-    if _channels_last_grad_error(1) < 1e-3:
-        pytest.skip("this torch build computes channels_last gradients correctly at batch 1; the guard may go")
+    errors = [_channels_last_grad_error(b) for b in (1, 2, 4)]
+    if max(errors) < 1e-3:
+        pytest.skip(f"this torch build computes channels_last gradients correctly ({errors}); the guard may go")
 
 
 def test_external_batches_match_internal_sampling(small_pair):
@@ -270,3 +140,113 @@ def test_cpu_defaults_are_the_plain_path(small_pair):
     t = train.Trainer(small_pair, TINY)
     assert not t.amp and not t.channels_last
     assert t.opt_G.defaults.get("fused") in (None, False) and t.opt_G.defaults.get("foreach") in (None, False)
+
+
+def test_building_a_trainer_leaves_the_callers_rng_alone(small_pair):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    t = train.Trainer(small_pair, TINY)
+    t.train_step()
+    assert torch.equal(torch.get_rng_state(), before)
+    # and the networks are still initialised from config.seed, whatever the caller's state
+    torch.manual_seed(7)
+    again = train.Trainer(small_pair, TINY)
+    assert all(torch.equal(a, b) for a, b in zip(train.Trainer(small_pair, TINY).G.parameters(),
+                                                  again.G.parameters(), strict=True))
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_resume_is_exact(small_pair, tmp_path, monkeypatch):
+    cfg = dataclasses.replace(TINY, iterations=8, log_every=2, checkpoint_every=100)
+    full = train.fit(small_pair, cfg, tmp_path / "full", progress=False)
+    real_step = train.Trainer.train_step
+
+    def step_then_ctrl_c(self, batch=None):
+        out = real_step(self, batch)
+        if self.step == 3:  # Ctrl-C arrives in the middle of the next step's work, as a real one would
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(train.Trainer, "train_step", step_then_ctrl_c)
+    part = train.fit(small_pair, cfg, tmp_path / "part", progress=False)
+    monkeypatch.undo()
+    assert part.interrupted and part.steps == 3 and not (tmp_path / "part" / "model.pt").exists()
+    resumed = train.resume(tmp_path / "part", progress=False)
+    assert resumed.steps == 8 and not resumed.interrupted
+    a, b = full.model.generator.state_dict(), resumed.model.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(small_pair, tmp_path, monkeypatch):
+    cfg = dataclasses.replace(TINY, iterations=8, log_every=2, checkpoint_every=2)
+    real_step = train.Trainer.train_step
+
+    def poisoned(self, batch=None):
+        if self.step == 2:  # after the checkpoint of step 2, a weight goes NaN (a bit flip, a bad lr)
+            with torch.no_grad():
+                next(self.G.parameters()).view(-1)[0] = float("nan")
+        return real_step(self, batch)
+
+    monkeypatch.setattr(train.Trainer, "train_step", poisoned)
+    with pytest.raises(train.NonFiniteLossError, match="non-finite .* at step 4; the last good checkpoint is kept"):
+        train.fit(small_pair, cfg, tmp_path, progress=False)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_a_cut_off_metrics_line_and_orphaned_temp_files_do_not_block_resume(small_pair, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=6, log_every=2, checkpoint_every=2)
+    train.fit(small_pair, cfg, tmp_path, progress=False, steps=4)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "G_ga')  # a kill in the middle of a write
+    (tmp_path / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"\0" * 1000)
+    resumed = train.resume(tmp_path, progress=False)
+    assert resumed.steps == 6
+    rows = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [2, 4, 6]
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last.pt"]
+
+
+def test_a_fresh_run_after_an_early_kill_does_not_duplicate_metric_rows(small_pair, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=4, log_every=2, checkpoint_every=100)
+    (tmp_path / "metrics.jsonl").write_text('{"step": 2, "G_gan": 1.0}\n')  # logged before the kill, no checkpoint
+    train.fit(small_pair, cfg, tmp_path, progress=False)
+    rows = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [2, 4]
+
+
+_CHILD = """
+import sys, dataclasses, torch, deepsim_lite as ds
+torch.set_num_threads(1)
+pair = ds.load_sample("chelsea", "seg_edges", max_side=48, multiple=4)
+cfg = ds.TrainConfig.preset("lesson", iterations=40, log_every=5, checkpoint_every=3)
+run = sys.argv[1]
+from pathlib import Path
+if (Path(run) / "checkpoints" / "last.pt").exists():
+    r = ds.resume(run, progress=False)
+else:
+    r = ds.fit(pair, cfg, run, progress=False)
+sys.exit(130 if r.interrupted else 0)
+"""
+
+
+def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_weights(tmp_path):
+    """SIGKILL and SIGINT at (seeded) random moments; every restart resumes; the result is exact."""
+    import random
+    import time
+
+    rng = random.Random(0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", _CHILD]
+    subprocess.run([*cmd, str(tmp_path / "full")], check=True, env=env, timeout=300)
+    run = tmp_path / "killed"
+    for sig in (signal.SIGKILL, signal.SIGINT, signal.SIGKILL):
+        proc = subprocess.Popen([*cmd, str(run)], env=env)
+        time.sleep(rng.uniform(4.0, 7.0))  # import takes ~3 s, then training at ~40 steps/s
+        proc.send_signal(sig)
+        code = proc.wait(timeout=120)
+        assert code in (0, 130, -signal.SIGKILL), code
+    subprocess.run([*cmd, str(run)], check=True, env=env, timeout=300)
+    a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["generator"]
+    b = torch.load(run / "model.pt", weights_only=True)["generator"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(run.rglob("*.tmp"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 
 import cv2
@@ -34,11 +35,12 @@ import torch
 from ipycanvas import MultiCanvas, hold_canvas
 
 from .._image import check_image, to_uint8
+from .._io import png_bytes
 from ..data import save_image, save_primitive
 from ..edits import FILLS
+from ..model import DeepSIMModel, load_model, render
 from ..nets import GlobalGenerator
 from ..primitives import EDGE_INDEX, PALETTE, Primitive, encode, to_rgb
-from ..train import DeepSIMModel, load_model
 from ..viz import as_rgb
 from .state import MAX_RADIUS, Debouncer, EditorState, Render
 
@@ -58,7 +60,7 @@ def as_renderer(model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLi
                 primitive: Primitive) -> Render:
     """Turn what the user has into ``Primitive -> (3, H, W)`` image in [-1, 1], checked against ``primitive``.
 
-    Accepts a trained :class:`~deepsim_lite.train.DeepSIMModel`, a path to one (``model.pt``, a
+    Accepts a trained :class:`~deepsim_lite.model.DeepSIMModel`, a path to one (``model.pt``, a
     checkpoint or a run directory), a bare generator module (fed :func:`encode` of the primitive),
     or any callable with that signature.
     """
@@ -77,12 +79,10 @@ def as_renderer(model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLi
                              f"{primitive.channels}; pass the primitive it was trained on")
         generator = model.eval()
 
-        @torch.no_grad()
-        def render(p: Primitive) -> torch.Tensor:
-            device = next(generator.parameters()).device
-            return generator(encode(p, device)[None]).float().clamp(-1, 1)[0].cpu()
+        def render_primitive(p: Primitive) -> torch.Tensor:
+            return render(generator, encode(p)[None])[0].cpu()
 
-        return render
+        return render_primitive
     if callable(model):
         return model
     raise ValueError(f"expected a trained DeepSIMModel, a generator, a model path or a callable; "
@@ -99,12 +99,8 @@ def _reference_picture(image: torch.Tensor | np.ndarray, size: tuple[int, int]) 
 
 
 def _png(rgb: np.ndarray) -> bytes:
-    """``(H, W, 3)`` uint8 -> PNG bytes for display. Fast compression (level 1): this runs on every
-    render, and ``data.save_image``'s size-optimised PNG takes about 4x as long (at 256²)."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
+    """``(H, W, 3)`` uint8 -> PNG bytes for display (fast compression: this runs on every render)."""
+    return png_bytes(rgb, fast=True)
 
 
 def _hex(rgb) -> str:
@@ -121,7 +117,7 @@ class PrimitiveEditor(W.VBox):
     """Edit a primitive with brush, pencil, eraser, selections; regenerate the photo with the model.
 
     Args:
-        model: a trained :class:`~deepsim_lite.train.DeepSIMModel` (or path, generator or callable,
+        model: a trained :class:`~deepsim_lite.model.DeepSIMModel` (or path, generator or callable,
             see :func:`as_renderer`); None for an editor without output.
         primitive: the primitive to start from (normally the training primitive), at the model's size.
         image: the training image ``(3, H, W)`` in [-1, 1] (or ``(H, W, 3)`` uint8), shown for reference.
@@ -140,9 +136,9 @@ class PrimitiveEditor(W.VBox):
                  auto: bool = False, debounce_s: float = 0.25, save_dir: str | os.PathLike = "edits") -> None:
         if not isinstance(primitive, Primitive):
             raise ValueError(f"expected a Primitive to edit, got {type(primitive).__name__}")
-        if display_size < 16:
+        if not 16 <= display_size <= 4096:
             raise ValueError(f"display_size is the canvas's longest side in screen pixels; got {display_size}, "
-                             "use at least 16 (default 384)")
+                             "use 16 to 4096 (default 384)")
         reference = None if image is None else _reference_picture(image, primitive.size)
         render = None if model is None else as_renderer(model, primitive)
         self.state = EditorState(primitive, render)
@@ -156,6 +152,20 @@ class PrimitiveEditor(W.VBox):
         names = label_names or {}
         self._names = dict(enumerate(names)) if isinstance(names, list) else dict(names)
 
+        views = self._build_views(reference)
+        self._build_controls(primitive.n_labels, auto, save_dir, render is not None)
+        self._wire_events()
+        super().__init__(self._layout(views))
+        self.add_class("deepsim-editor")
+        self._redraw()
+        if render is not None:
+            self.generate()
+        self._sync_controls()
+
+    # ---- construction -----------------------------------------------------------------------------
+
+    def _build_views(self, reference: np.ndarray | None) -> list[W.Widget]:
+        """The drawing canvas, the generated image and (if given) the training image, each titled."""
         self.canvas = MultiCanvas(2, width=self._dw, height=self._dh)
         self.canvas.add_class("deepsim-canvas")
         self.output_view = W.Image(format="png", layout=W.Layout(width=f"{self._dw}px", height=f"{self._dh}px"))
@@ -166,6 +176,10 @@ class PrimitiveEditor(W.VBox):
                                  layout=W.Layout(width=f"{self._dw}px", height=f"{self._dh}px"))
             views.append(self._titled("training image", train_view))
 
+        return views
+
+    def _build_controls(self, n_labels: int, auto: bool, save_dir: str | os.PathLike, can_render: bool) -> None:
+        """Tool buttons, brush size, move/copy, fill, palette, undo/redo/reset, Generate, status, Save."""
         tools = self.state.available_tools()
         self.tools = W.ToggleButtons(options=[(_TOOL_TEXT[t][0], t) for t in tools], value=self.state.tool,
                                      tooltips=[_TOOL_TEXT[t][2] for t in tools],
@@ -179,7 +193,7 @@ class PrimitiveEditor(W.VBox):
         self.fill = W.Dropdown(options=list(FILLS), value=self.state.fill, description="fill",
                                tooltip="what fills the space a moved or removed region leaves",
                                layout=W.Layout(width="170px"), style={"description_width": "30px"})
-        self.palette = [self._label_button(k) for k in range(primitive.n_labels)]
+        self.palette = [self._label_button(k) for k in range(n_labels)]
         self.undo_button = W.Button(description="undo", icon="undo", tooltip="undo [Ctrl+Z]",
                                     layout=W.Layout(width="80px"))
         self.redo_button = W.Button(description="redo", icon="repeat", tooltip="redo [Ctrl+Shift+Z / Ctrl+Y]",
@@ -187,10 +201,10 @@ class PrimitiveEditor(W.VBox):
         self.reset_button = W.Button(description="reset", icon="refresh", tooltip="back to the training primitive",
                                      layout=W.Layout(width="80px"))
         self.generate_button = W.Button(description="Generate", icon="play", button_style="primary",
-                                        tooltip="render the edited primitive [g]", disabled=render is None)
+                                        tooltip="render the edited primitive [g]", disabled=not can_render)
         self.generate_button.add_class("deepsim-generate")
         self.auto = W.Checkbox(value=auto, description="auto-regenerate", indent=False,
-                               disabled=render is None, layout=W.Layout(width="140px"))
+                               disabled=not can_render, layout=W.Layout(width="140px"))
         self.status = W.HTML()
         self.status.add_class("deepsim-status")
         self.save_path = W.Text(value=str(save_dir), description="save to", layout=W.Layout(width="260px"),
@@ -198,6 +212,8 @@ class PrimitiveEditor(W.VBox):
         self.save_button = W.Button(description="Save", icon="save", tooltip="write primitive.png and output.png",
                                     layout=W.Layout(width="80px"))
 
+    def _wire_events(self) -> None:
+        """Widget and canvas events -> :class:`EditorState` calls; state changes -> redraws."""
         self.tools.observe(self._on_tool_widget, "value")
         self.size_slider.observe(lambda c: self.state.set_radius(c["new"]), "value")
         self.mode.observe(lambda c: setattr(self.state, "copy", c["new"] == "copy"), "value")
@@ -216,6 +232,8 @@ class PrimitiveEditor(W.VBox):
         self.canvas.on_client_ready(self._redraw)
         self.state.observe(self._on_state)
 
+    def _layout(self, views: list[W.Widget]) -> list[W.Widget]:
+        """Rows of the editor: options, palette, pictures, actions, saving."""
         options = [self.tools, self.size_slider, self.mode, self.fill]
         rows = [W.HBox(options, layout=W.Layout(flex_flow="row wrap", align_items="center"))]
         if self.palette:
@@ -225,12 +243,7 @@ class PrimitiveEditor(W.VBox):
         rows.append(W.HBox([self.undo_button, self.redo_button, self.reset_button, self.generate_button, self.auto,
                             self.status], layout=W.Layout(align_items="center")))
         rows.append(W.HBox([self.save_path, self.save_button]))
-        super().__init__(rows)
-        self.add_class("deepsim-editor")
-        self._redraw()
-        if render is not None:
-            self.generate()
-        self._sync_controls()
+        return rows
 
     # ---- what a notebook reads back ------------------------------------------------------------
 
@@ -260,7 +273,8 @@ class PrimitiveEditor(W.VBox):
         try:
             out = self.state.generate()
         except Exception as err:  # the widget must survive a failing model; say what happened
-            self.status.value = f"<span style='color:#b00'>generate failed: {type(err).__name__}: {err}</span>"
+            text = escape(f"{type(err).__name__}: {err}")
+            self.status.value = f"<span style='color:#b00'>generate failed: {text}</span>"
             self.generate_button.disabled = self.state.render is None
             raise
         self.last_regenerate_ms = (time.perf_counter() - t0) * 1000
@@ -315,7 +329,7 @@ class PrimitiveEditor(W.VBox):
         try:
             fn(*args)
         except ValueError as err:
-            self.status.value = f"<span style='color:#b00'>{err}</span>"
+            self.status.value = f"<span style='color:#b00'>{escape(str(err))}</span>"
 
     def _on_tool_widget(self, change: dict) -> None:
         if not self._syncing:
@@ -383,9 +397,9 @@ class PrimitiveEditor(W.VBox):
         try:
             paths = self.save()
         except (OSError, ValueError) as err:
-            self.status.value = f"<span style='color:#b00'>save failed: {err}</span>"
+            self.status.value = f"<span style='color:#b00'>save failed: {escape(str(err))}</span>"
             return
-        self.status.value = "saved " + ", ".join(str(p) for p in paths.values())
+        self.status.value = "saved " + escape(", ".join(str(p) for p in paths.values()))
 
     # ---- drawing -------------------------------------------------------------------------------
 

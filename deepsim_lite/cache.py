@@ -1,0 +1,121 @@
+"""Trained lesson models, cached so that every notebook trains each of them once.
+
+:func:`cached_model` returns a trained model for (sample, primitive kind, augmentation, preset): the
+first call trains it and stores it in :func:`cache_dir`, later calls (in any process) load it. Entries
+are keyed by a hash of the full config (bookkeeping fields excluded), the training pair and the
+package version; writes are atomic, and a lock file makes a second process wait for the first one's
+training instead of training the same model again. A corrupt entry is retrained with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from ._image import to_uint8
+from .config import TrainConfig
+from .data import Pair, load_sample
+from .model import CHECKPOINT_VERSION, DeepSIMModel, load_model
+from .primitives import encode
+from .train import fit
+
+__all__ = ["cache_dir", "cached_model", "cache_key"]
+
+# Fields that change how a run is observed, not what it computes: not part of a cache key.
+_BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every")
+
+
+def cache_dir() -> Path:
+    """``$DEEPSIM_CACHE``, else ``$XDG_CACHE_HOME/deepsim-lite`` (``~/.cache/deepsim-lite``)."""
+    env = os.environ.get("DEEPSIM_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepsim-lite"
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("deepsim-lite")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "source"
+
+
+def cache_key(pair: Pair, config: TrainConfig) -> str:
+    """20 hex digits of a hash of what the trained weights depend on."""
+    h = hashlib.sha256()
+    maths = {k: v for k, v in config.to_dict().items() if k not in _BOOKKEEPING}
+    h.update(json.dumps(maths, sort_keys=True).encode())
+    h.update(to_uint8(pair.image).tobytes())
+    h.update(encode(pair.primitive).numpy().tobytes())
+    h.update(f"v{CHECKPOINT_VERSION}-{_package_version()}".encode())
+    return h.hexdigest()[:20]
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``<path>.lock`` (POSIX ``flock``; no lock where that does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _writable_cache(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"cannot create the model cache {folder} ({err.strerror or err}); "
+                              "set DEEPSIM_CACHE to a writable folder") from None
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"the model cache {folder} is not writable; set DEEPSIM_CACHE to a writable folder")
+
+
+def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmentation: str = "tps",
+                 preset: str = "lesson", progress: bool = True, preview: str = "none", retrain: bool = False,
+                 **overrides) -> DeepSIMModel:
+    """A trained model for (sample, primitive kind, augmentation, preset): trained once, then loaded.
+
+    The loss history is kept in ``model.info["history"]``, the training previews (if
+    ``preview_every`` was set) as ``(H, W, 3)`` uint8 tensors in ``model.info["previews"]``.
+
+    Args:
+        sample: a sample name (:data:`~deepsim_lite.data.SAMPLES`) or a :class:`Pair`.
+        primitive_kind: ``"edges"``, ``"seg"`` or ``"seg_edges"``.
+        progress, preview: passed to :func:`~deepsim_lite.train.fit` when training happens
+            (``preview="auto"`` shows previews inline in a notebook; set ``preview_every`` too).
+        retrain: train again even if the entry exists (and replace it).
+        overrides: :class:`TrainConfig` fields, e.g. ``iterations=200``.
+    """
+    config = TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=augmentation, **overrides)
+    pair = sample if isinstance(sample, Pair) else load_sample(
+        sample, primitive_kind, max_side=config.max_side, multiple=config.multiple, n_segments=config.n_segments)
+    folder = cache_dir()
+    _writable_cache(folder)
+    path = folder / f"{pair.name or 'pair'}-{primitive_kind}-{augmentation}-{preset}-{cache_key(pair, config)}.pt"
+    with _locked(path):  # a second process waits here, then loads what the first one trained
+        if path.exists() and not retrain:
+            try:
+                return load_model(path)
+            except ValueError as err:
+                print(f"deepsim-lite: cached model {path.name} is unusable ({err}); retraining")
+        result = fit(pair, config, progress=progress, preview=preview)
+        if result.interrupted:
+            raise KeyboardInterrupt  # never cache a half-trained model
+        result.model.info.update(history=result.history, wall_time_s=result.wall_time_s,
+                                 steps_per_s=result.steps_per_s,
+                                 previews=[torch.from_numpy(p.copy()) for p in result.previews])
+        result.model.save(path)
+        return result.model

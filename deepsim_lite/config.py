@@ -1,0 +1,187 @@
+"""What a training run depends on: :class:`TrainConfig` (paper defaults), named presets, the device.
+
+The defaults are the paper's (pix2pixHD's networks and losses, 16,000 iterations, Sec. 3.3-3.4);
+``PRESETS["lesson"]`` is the small configuration the notebooks train on a laptop CPU.
+
+Example:
+    >>> cfg = TrainConfig.preset("lesson", iterations=300)
+    >>> cfg.multiple            # H and W must be multiples of this
+    4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .augment import MODES as AUGMENTATIONS
+from .augment import PADDINGS, CropFlip
+from .primitives import KINDS
+from .tps import Omega
+
+__all__ = ["TrainConfig", "PRESETS", "select_device"]
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. Defaults are the paper's (pix2pixHD + 16k iterations).
+
+    Override with ``dataclasses.replace`` or ``TrainConfig.preset("lesson", iterations=300)``.
+    Every field is validated on construction: a bad value raises one ``ValueError`` naming it.
+    """
+
+    # --- primitive and augmentation (Sec. 3.2-3.4)
+    primitive_kind: str = "seg_edges"  # "edges" | "seg" | "seg_edges" (super-primitive)
+    n_segments: int = 8  # label bound of the unsupervised segmentation
+    augmentation: str = "tps"  # "tps" (paper) | "crop_flip" (pix2pixHD-SIA baseline) | "none"
+    omega: Omega = Omega()  # the TPS warp distribution: 4x4 control points, L = 10
+    crop: CropFlip = CropFlip()  # the baseline's crop range and flip probability
+    padding: str = "reflection"  # what warps sample outside the image
+    max_side: int | None = None  # downscale the training image to this longer side (None: as given)
+    # --- networks (pix2pixHD names: ngf/ndf = generator/discriminator base channels)
+    ngf: int = 64
+    n_downsample: int = 4  # stride-2 convs in G; H and W must be multiples of 2**n_downsample
+    n_blocks: int = 9  # residual blocks at G's bottleneck
+    ndf: int = 64
+    n_layers_d: int = 3  # stride-2 convs of each PatchGAN
+    num_d: int = 2  # PatchGANs, each at half the resolution of the previous
+    # --- losses (Eq. 1-3)
+    lambda_feat: float = 10.0  # discriminator feature matching
+    lambda_vgg: float = 10.0  # VGG19 perceptual loss (only when ImageNet VGG19 weights are available)
+    use_vgg_loss: bool = True  # False: no perceptual term at all
+    vgg_fallback: str = "drop"  # without ImageNet VGG19 weights: "drop" the term, or "l1" (pixel L1 instead)
+    lambda_fallback_l1: float = 10.0  # weight of that pixel L1 (used only when vgg_fallback="l1" replaces VGG)
+    lambda_l1: float = 0.0  # an extra pixel L1 term, always on when > 0 (not in the paper)
+    # --- optimisation
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 1  # warped pairs per step (the paper: 1)
+    iterations: int = 16000
+    decay_start: float = 0.5  # fraction of iterations after which lr decays linearly to 0
+    seed: int = 0  # seeds network initialisation (seed) and the warp stream (seed + 1)
+    # --- engineering (no effect on the maths)
+    device: str = "auto"  # "auto" (cuda > mps > cpu) | "cuda" | "mps" | "cpu"
+    amp: bool = True  # bf16 autocast, CUDA only
+    compile: bool = False  # torch.compile generator and discriminator
+    compile_mode: str = "default"  # torch.compile mode: "default" | "reduce-overhead" (CUDA graphs) | "max-autotune"
+    channels_last: bool | None = None  # NHWC memory format, CUDA at batch >= 2 only (wrong gradients elsewhere)
+    fused_adam: bool | None = None  # fused Adam kernel; None: on CUDA only (foreach elsewhere)
+    log_every: int = 25  # losses are synchronised to the host only every N steps
+    preview_every: int = 0  # 0: no previews during training
+    checkpoint_every: int = 500  # steps between checkpoints in the run directory
+
+    def __post_init__(self) -> None:
+        _choice("primitive_kind", self.primitive_kind, KINDS)
+        _choice("augmentation", self.augmentation, AUGMENTATIONS)
+        _choice("vgg_fallback", self.vgg_fallback, ("drop", "l1"))
+        _choice("device", self.device, ("auto", "cuda", "mps", "cpu"))
+        _choice("compile_mode", self.compile_mode, COMPILE_MODES)
+        _choice("padding", self.padding, PADDINGS)
+        for name in ("ngf", "n_blocks", "ndf", "n_layers_d", "num_d", "batch_size", "iterations", "log_every",
+                     "checkpoint_every", "n_segments"):
+            _int_at_least(name, getattr(self, name), 1)
+        for name in ("n_downsample", "preview_every", "n_blocks"):
+            _int_at_least(name, getattr(self, name), 0)
+        if self.n_downsample > 8:
+            raise ValueError(f"n_downsample must be at most 8 (sides multiples of 256), got {self.n_downsample}")
+        _int_at_least("seed", self.seed, 0)
+        if self.seed >= MAX_SEED:
+            raise ValueError(f"seed must be below 2**63 - 1, got {self.seed}")
+        if self.max_side is not None:
+            _int_at_least("max_side", self.max_side, 2 * self.multiple)
+        for name in ("lambda_feat", "lambda_vgg", "lambda_fallback_l1", "lambda_l1"):
+            _finite_at_least(name, getattr(self, name), 0.0)
+        _finite_at_least("lr", self.lr, 0.0)
+        if self.lr == 0:
+            raise ValueError("lr must be > 0")
+        for name in ("beta1", "beta2", "decay_start"):
+            value = getattr(self, name)
+            _finite_at_least(name, value, 0.0)
+            if value > 1 or (name != "decay_start" and value == 1):
+                raise ValueError(f"{name} must lie in [0, 1{']' if name == 'decay_start' else ')'}, got {value}")
+        if not isinstance(self.omega, Omega) or not isinstance(self.crop, CropFlip):
+            raise ValueError("omega must be a tps.Omega and crop an augment.CropFlip")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> TrainConfig:
+        """A named preset (:data:`PRESETS`) with optional field overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {', '.join(sorted(unknown))}")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+    @property
+    def multiple(self) -> int:
+        """H and W of a training pair must be multiples of this (2 ** n_downsample)."""
+        return 2**self.n_downsample
+
+    def to_dict(self) -> dict:
+        """Plain types only (what config.json and checkpoints store)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored (files from newer versions)."""
+        d = dict(d)
+        if "primitive" in d and "primitive_kind" not in d:  # files written before 0.2
+            d["primitive_kind"] = d.pop("primitive")
+        d["omega"] = Omega(**d["omega"])
+        d["crop"] = CropFlip(**d["crop"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
+
+
+def _int_at_least(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+def _finite_at_least(name: str, value, low: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The paper: pix2pixHD global generator and discriminator, 16k iterations (a GPU job).
+    "paper": TrainConfig(),
+    # Trains a recognisable result on a 2-core CPU in minutes (~13 steps/s at 84x128):
+    # a 128-pixel image, a generator with 2 downsamplings and 4 residual blocks (ngf 24), a slimmer
+    # discriminator, a higher learning rate, and pixel L1 in place of VGG when its weights are missing.
+    "lesson": TrainConfig(
+        max_side=128, ngf=24, n_downsample=2, n_blocks=4, ndf=24, n_layers_d=3, num_d=2,
+        vgg_fallback="l1", iterations=800, lr=1e-3, checkpoint_every=200,
+    ),
+}
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA if available, else Apple MPS, else CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available; use device='auto' or 'cpu'")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' requested but Apple MPS is not available; use device='auto' or 'cpu'")
+    return torch.device(name)

@@ -1,0 +1,82 @@
+import multiprocessing
+import os
+
+import pytest
+import torch
+
+from deepsim_lite import cache
+from deepsim_lite.config import TrainConfig
+from deepsim_lite.data import Pair
+
+
+def test_cached_model_trains_once_and_retrains_a_corrupt_entry(small_pair, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
+    calls = []
+    real_fit = cache.fit
+    monkeypatch.setattr(cache, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    kw = dict(iterations=3, progress=False)
+    a = cache.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
+    b = cache.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
+    assert len(calls) == 1
+    assert torch.equal(a.generate(small_pair.primitive), b.generate(small_pair.primitive))
+    assert [h["step"] for h in b.info["history"]] == [3] and b.info["previews"] == []
+    (entry,) = [p for p in tmp_path.iterdir() if p.suffix == ".pt"]
+    entry.write_bytes(b"garbage")
+    cache.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
+    assert len(calls) == 2 and "unusable" in capsys.readouterr().out
+    cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=4, progress=False)
+    assert len(calls) == 3  # another config is another entry
+    cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=4, progress=False, log_every=2)
+    assert len(calls) == 3  # bookkeeping fields are not part of the key
+
+
+def test_training_previews_are_kept_in_the_entry(small_pair, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
+    m = cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=4, preview_every=2, progress=False)
+    again = cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=4, preview_every=2,
+                               progress=False)
+    assert len(again.info["previews"]) == 2 and again.info["previews"][0].dtype == torch.uint8
+    assert torch.equal(again.info["previews"][1], m.info["previews"][1])
+
+
+def test_key_depends_on_config_pair_and_nothing_else(small_pair):
+    cfg = TrainConfig.preset("lesson")
+    k = cache.cache_key(small_pair, cfg)
+    assert k == cache.cache_key(small_pair, TrainConfig.preset("lesson", log_every=1, preview_every=5))
+    assert k != cache.cache_key(small_pair, TrainConfig.preset("lesson", seed=1))
+    flipped = Pair(small_pair.image.flip(-1), small_pair.primitive)
+    assert k != cache.cache_key(flipped, cfg)
+
+
+def test_unwritable_cache_is_found_before_training(small_pair, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "file" / "cache"))
+    monkeypatch.setattr(cache, "fit", lambda *a, **k: pytest.fail("trained before checking the cache folder"))
+    with pytest.raises(PermissionError, match="cannot create the model cache .*set DEEPSIM_CACHE"):
+        cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=2, progress=False)
+
+
+def _train_in_child(cache_path: str, queue) -> None:
+    os.environ["DEEPSIM_CACHE"] = cache_path
+    torch.set_num_threads(1)
+    import deepsim_lite as ds
+
+    pair = ds.load_sample("chelsea", "seg_edges", max_side=48, multiple=4)
+    trained = []
+    real_fit = cache.fit
+    cache.fit = lambda *a, **k: trained.append(1) or real_fit(*a, **k)
+    cache.cached_model(pair, "seg_edges", "tps", "lesson", iterations=20, progress=False)
+    queue.put(len(trained))
+
+
+def test_concurrent_calls_train_once(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_train_in_child, args=(str(tmp_path), queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert all(p.exitcode == 0 for p in procs)
+    assert sorted(queue.get(timeout=5) for _ in procs) == [0, 1]  # one trained, the other waited and loaded
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".pt"]) == 1

@@ -1,0 +1,71 @@
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from deepsim_lite.config import PRESETS, TrainConfig, select_device
+
+
+def test_presets_hold_the_paper_defaults():
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        TrainConfig.preset("huge")
+    paper = TrainConfig.preset("paper")
+    assert (paper.lr, paper.beta1, paper.batch_size, paper.iterations, paper.decay_start) == (2e-4, 0.5, 1, 16000, 0.5)
+    assert (paper.ngf, paper.n_downsample, paper.n_blocks, paper.ndf, paper.n_layers_d, paper.num_d) == (
+        64, 4, 9, 64, 3, 2)
+    assert (paper.lambda_feat, paper.lambda_vgg) == (10.0, 10.0) and paper.multiple == 16
+    assert PRESETS["lesson"].multiple == 4 and PRESETS["lesson"].vgg_fallback == "l1"
+
+
+def test_dict_round_trip_and_files_of_version_0_1():
+    for cfg in PRESETS.values():
+        assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    old = PRESETS["lesson"].to_dict()
+    old["primitive"] = old.pop("primitive_kind")  # how 0.1 wrote it
+    old["primitive"] = "edges"
+    old["a_field_from_the_future"] = 1
+    assert TrainConfig.from_dict(old) == dataclasses.replace(PRESETS["lesson"], primitive_kind="edges")
+
+
+def test_preset_refuses_unknown_overrides():
+    with pytest.raises(ValueError, match="unknown TrainConfig field\\(s\\) primitive, stepz"):
+        TrainConfig.preset("lesson", stepz=3, primitive="edges")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("iterations", 0, "iterations must be >= 1, got 0"),
+    ("log_every", 0, "log_every must be >= 1"),
+    ("checkpoint_every", 0, "checkpoint_every must be >= 1"),
+    ("ngf", 0, "ngf must be >= 1"),
+    ("num_d", 0, "num_d must be >= 1"),
+    ("n_downsample", -1, "n_downsample must be >= 0"),
+    ("n_downsample", 12, "n_downsample must be at most 8"),
+    ("seed", 2**70, "seed must be below 2\\*\\*63"),
+    ("seed", -1, "seed must be >= 0"),
+    ("batch_size", 2.0, "batch_size must be an integer, got 2.0"),
+    ("ngf", True, "ngf must be an integer, got True"),
+    ("lambda_vgg", math.nan, "lambda_vgg must be a finite number, got nan"),
+    ("lambda_feat", -1.0, "lambda_feat must be >= 0"),
+    ("lr", math.inf, "lr must be a finite number"),
+    ("lr", 0.0, "lr must be > 0"),
+    ("beta1", 1.0, "beta1 must lie in \\[0, 1\\)"),
+    ("decay_start", 1.5, "decay_start must lie in \\[0, 1\\]"),
+    ("max_side", 3, "max_side must be >= 32"),
+    ("primitive_kind", "lines", "unknown primitive_kind 'lines'; choose one of edges, seg, seg_edges"),
+    ("augmentation", "cutmix", "unknown augmentation 'cutmix'"),
+    ("device", "tpu", "unknown device 'tpu'"),
+    ("padding", "wrap", "unknown padding 'wrap'"),
+])
+def test_every_bad_field_is_one_named_error(field, value, message):
+    with pytest.raises(ValueError, match=message) as err:
+        dataclasses.replace(PRESETS["paper"], **{field: value})
+    assert "\n" not in str(err.value)
+
+
+def test_select_device():
+    assert select_device("cpu") == torch.device("cpu")
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            select_device("cuda")
