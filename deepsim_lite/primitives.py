@@ -1,4 +1,4 @@
-"""Image primitives (paper Sec. 3.4): Canny edges, unsupervised segmentation, the super-primitive.
+"""The primitive type (paper Sec. 3.4): edges, a segmentation, or both (the super-primitive).
 
 A *primitive* is the editable representation the generator is conditioned on. The paper uses
 three: an edge map (fine detail), a segmentation (high-level layout) and both at once, the
@@ -10,7 +10,7 @@ one edge channel, DESIGN.md) and :func:`decode` inverts that exactly.
 Example:
     >>> import deepsim_lite as ds
     >>> image = ds.load_sample("chelsea", max_side=128).image     # (3, H, W) in [-1, 1]
-    >>> prim = ds.make_primitive(image, "seg_edges", n_segments=6)
+    >>> prim = ds.make_primitive(image, "seg_edges", n_segments=6)     # see extract.py
     >>> x = ds.encode(prim)                                         # (prim.channels, H, W)
     >>> ds.decode(x, prim.n_labels, has_edges=True) == prim
     True
@@ -24,19 +24,13 @@ import cv2
 import numpy as np
 import torch
 
-from ._image import check_image, check_size, from_uint8, to_uint8
+from ._image import check_size, from_uint8
 
 __all__ = [
     "KINDS",
     "Primitive",
-    "KMeansSegmenter",
-    "canny_edges",
-    "auto_canny_thresholds",
-    "segment",
-    "fit_segmenter",
     "labels_from_levels",
     "check_label_map",
-    "make_primitive",
     "encode",
     "decode",
     "to_rgb",
@@ -182,217 +176,6 @@ def check_label_map(labels: torch.Tensor, n_labels: int | None = None) -> torch.
     return labels
 
 
-# ----------------------------------------------------------------------------------------------
-# Edges
-
-
-def auto_canny_thresholds(gray: np.ndarray, sigma: float = 0.33) -> tuple[float, float]:
-    """Median-based Canny thresholds: ``((1 - sigma) * m, (1 + sigma) * m)`` clipped to [0, 255].
-
-    ``m`` is the median intensity of the (blurred) gray image; the heuristic adapts the
-    hysteresis band to the image's overall brightness.
-    """
-    m = float(np.median(gray))
-    return max(0.0, (1.0 - sigma) * m), min(255.0, (1.0 + sigma) * m)
-
-
-def canny_edges(
-    image: torch.Tensor,
-    low: float | None = None,
-    high: float | None = None,
-    sigma: float = 0.33,
-    blur: float = 0.7,
-) -> torch.Tensor:
-    """Canny edge map (OpenCV) of an image.
-
-    Args:
-        image: ``(3, H, W)`` float in [-1, 1].
-        low, high: hysteresis thresholds on the 0..255 gray scale; both None -> median-based
-            automatic thresholds (:func:`auto_canny_thresholds`); give both or neither.
-        sigma: width of the automatic band around the median.
-        blur: standard deviation (pixels) of the Gaussian applied first; 0 disables it.
-
-    Returns:
-        ``(H, W)`` bool tensor, True on edge pixels (1 pixel wide).
-    """
-    image = check_image(image)
-    if (low is None) != (high is None):
-        raise ValueError("give both Canny thresholds (low, high) or neither for automatic ones")
-    gray = cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)
-    if blur > 0:
-        gray = cv2.GaussianBlur(gray, (0, 0), blur)
-    if low is None:
-        low, high = auto_canny_thresholds(gray, sigma)
-    if low > high:
-        raise ValueError(f"Canny low threshold {low} is above high threshold {high}")
-    edges = cv2.Canny(gray, float(low), float(high), L2gradient=True)
-    return torch.from_numpy(edges > 0)
-
-
-# ----------------------------------------------------------------------------------------------
-# Segmentation: k-means on Lab colour + position, a majority filter, then small regions merged.
-
-
-@dataclass(frozen=True, eq=False)
-class KMeansSegmenter:
-    """A colour+position k-means segmentation fitted on one image, applicable to others.
-
-    Fitting once and applying to every frame keeps labels consistent across a video (Sec. 4.2).
-    Labels are ordered by region area on the fitted image, largest first.
-
-    Attributes:
-        centres: ``(K, 5)`` float64 cluster centres in (L, a, b, x, y) feature space.
-        position_weight: weight of the normalised (x, y) position against colour.
-        smooth: side (pixels, odd) of the majority filter; 1 disables it.
-        min_region: connected regions smaller than this fraction of the image are merged
-            into their most common neighbour.
-    """
-
-    centres: np.ndarray
-    position_weight: float
-    smooth: int
-    min_region: float
-
-    @property
-    def n_segments(self) -> int:
-        return len(self.centres)
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        """Segment ``image`` ``(3, H, W)`` in [-1, 1] -> ``(H, W)`` int64 labels in ``[0, K)``.
-
-        Labels of a fitted cluster that no pixel of ``image`` ends in stay unused, so label
-        ``k`` means the same cluster on every image.
-        """
-        feats, (h, w) = _features(check_image(image), self.position_weight)
-        d = ((feats[:, None, :] - self.centres[None]) ** 2).sum(-1)
-        labels = d.argmin(1).reshape(h, w)
-        labels = _majority_filter(labels, self.n_segments, self.smooth)
-        labels = _merge_small_regions(labels, int(self.min_region * h * w))
-        return torch.from_numpy(labels.astype(np.int64))
-
-
-def _features(image: torch.Tensor, position_weight: float) -> tuple[np.ndarray, tuple[int, int]]:
-    rgb = to_uint8(image)
-    h, w = rgb.shape[:2]
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64) / 255.0
-    yy, xx = np.mgrid[0:h, 0:w]
-    pos = np.stack([xx.ravel() / max(w - 1, 1), yy.ravel() / max(h - 1, 1)], 1) * position_weight
-    return np.concatenate([lab, pos], 1), (h, w)
-
-
-def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 30) -> np.ndarray:
-    """Lloyd's k-means with k-means++ seeding; returns (k', D) centres, k' <= k (duplicates dropped)."""
-    centres = [x[rng.integers(len(x))]]
-    d2 = ((x - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        if d2.sum() <= 0:
-            break  # fewer distinct points than clusters
-        centres.append(x[rng.choice(len(x), p=d2 / d2.sum())])
-        d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
-    c = np.stack(centres)
-    for _ in range(iters):
-        assign = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
-        new = np.stack([x[assign == j].mean(0) if np.any(assign == j) else c[j] for j in range(len(c))])
-        if np.allclose(new, c):
-            break
-        c = new
-    return c
-
-
-def _majority_filter(labels: np.ndarray, k: int, size: int) -> np.ndarray:
-    if size <= 1:
-        return labels
-    votes = np.stack(
-        [cv2.boxFilter((labels == j).astype(np.float32), -1, (size, size)) for j in range(k)]
-    )
-    return votes.argmax(0)
-
-
-def _merge_small_regions(labels: np.ndarray, min_area: int) -> np.ndarray:
-    """Give every connected region smaller than ``min_area`` the most common label around it."""
-    if min_area <= 1:
-        return labels
-    labels = labels.copy()
-    kernel = np.ones((3, 3), np.uint8)
-    for _ in range(4):  # merging can leave new small regions next to each other; a few passes suffice
-        changed = False
-        for lab in np.unique(labels):
-            n, comp, stats, _ = cv2.connectedComponentsWithStats((labels == lab).astype(np.uint8), connectivity=4)
-            for c in range(1, n):
-                if stats[c, cv2.CC_STAT_AREA] >= min_area:
-                    continue
-                x, y, w, h = stats[c, :4]
-                y0, y1 = max(y - 1, 0), min(y + h + 1, labels.shape[0])
-                x0, x1 = max(x - 1, 0), min(x + w + 1, labels.shape[1])
-                mask = (comp[y0:y1, x0:x1] == c).astype(np.uint8)
-                ring = cv2.dilate(mask, kernel).astype(bool) & ~mask.astype(bool)
-                around = labels[y0:y1, x0:x1][ring]
-                around = around[around != lab]
-                if around.size == 0:
-                    continue  # the region fills the image: nothing to merge into
-                labels[y0:y1, x0:x1][mask.astype(bool)] = np.bincount(around).argmax()
-                changed = True
-        if not changed:
-            break
-    return labels
-
-
-def fit_segmenter(
-    image: torch.Tensor,
-    n_segments: int = 8,
-    position_weight: float = 0.3,
-    smooth: int = 5,
-    min_region: float = 0.002,
-    seed: int = 0,
-    max_fit_pixels: int = 20000,
-) -> KMeansSegmenter:
-    """Fit the unsupervised segmentation of :func:`segment` on ``image``; see :class:`KMeansSegmenter`.
-
-    Args:
-        image: ``(3, H, W)`` float in [-1, 1].
-        n_segments: upper bound K on the number of labels.
-        position_weight: how much (x, y) position counts against Lab colour (both scaled to [0, 1]).
-        smooth: majority-filter size in pixels (odd); 1 disables it.
-        min_region: regions under this fraction of the image are merged into a neighbour.
-        seed: seeds the k-means++ initialisation and the pixel subsample.
-        max_fit_pixels: pixels sampled to fit the centres (all pixels are assigned).
-    """
-    if not 1 <= n_segments <= EDGE_INDEX:
-        raise ValueError(f"n_segments must be in 1..{EDGE_INDEX}, got {n_segments}")
-    if smooth < 1 or smooth % 2 == 0:
-        raise ValueError(f"smooth must be a positive odd number of pixels, got {smooth}")
-    image = check_image(image)
-    feats, _ = _features(image, position_weight)
-    rng = np.random.default_rng(seed)
-    fit = feats if len(feats) <= max_fit_pixels else feats[rng.choice(len(feats), max_fit_pixels, replace=False)]
-    centres = _kmeans(fit, n_segments, rng)
-    seg = KMeansSegmenter(centres, position_weight, smooth, min_region)
-    # Order clusters by area on the fitted image (largest = 0) and drop clusters that vanished.
-    raw = seg(image).numpy()
-    counts = np.bincount(raw.ravel(), minlength=len(centres))
-    order = [j for j in np.argsort(-counts, kind="stable") if counts[j] > 0]
-    return KMeansSegmenter(centres[order], position_weight, smooth, min_region)
-
-
-def segment(image: torch.Tensor, n_segments: int = 8, seed: int = 0, **kwargs) -> torch.Tensor:
-    """Unsupervised segmentation into at most ``n_segments`` coherent regions.
-
-    k-means on Lab colour + position, a majority filter, and merging of tiny regions.
-    Deterministic given ``seed``. Keyword arguments go to :func:`fit_segmenter`.
-
-    Args:
-        image: ``(3, H, W)`` float in [-1, 1].
-
-    Returns:
-        ``(H, W)`` int64 labels, contiguous ``0..K-1`` with ``K <= n_segments``; label 0 is
-        the largest region.
-    """
-    labels = fit_segmenter(image, n_segments, seed=seed, **kwargs)(image)
-    # Merging may empty a cluster; keep labels contiguous.
-    _, contiguous = torch.unique(labels, return_inverse=True)
-    return contiguous.reshape(labels.shape)
-
-
 def labels_from_levels(values: np.ndarray | torch.Tensor, levels: list[int] | None = None) -> torch.Tensor:
     """Map the gray levels of a user label image to contiguous labels ``0..K-1``.
 
@@ -421,35 +204,7 @@ def labels_from_levels(values: np.ndarray | torch.Tensor, levels: list[int] | No
 
 
 # ----------------------------------------------------------------------------------------------
-# Building, encoding and displaying primitives
-
-
-def make_primitive(
-    image: torch.Tensor,
-    kind: str = "seg_edges",
-    n_segments: int = 8,
-    seed: int = 0,
-    canny: tuple[float, float] | None = None,
-) -> Primitive:
-    """Extract the paper's primitive of ``kind`` from an image.
-
-    Args:
-        image: ``(3, H, W)`` float in [-1, 1].
-        kind: ``"edges"`` (Canny), ``"seg"`` (unsupervised segmentation) or ``"seg_edges"``
-            (the super-primitive: both).
-        n_segments: upper bound on the number of labels (seg kinds).
-        seed: seeds the segmentation.
-        canny: explicit ``(low, high)`` Canny thresholds; None -> automatic.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"unknown primitive kind {kind!r}; choose one of {', '.join(KINDS)}")
-    edges = labels = None
-    if kind in ("edges", "seg_edges"):
-        edges = canny_edges(image, *(canny or (None, None)))
-    if kind in ("seg", "seg_edges"):
-        labels = segment(image, n_segments, seed=seed)
-    n = int(labels.max()) + 1 if labels is not None else 0
-    return Primitive(labels, edges, n)
+# Encoding and displaying primitives
 
 
 def encode(primitive: Primitive, device: torch.device | str | None = None) -> torch.Tensor:

@@ -25,9 +25,11 @@ import torch
 
 from . import metrics
 from ._image import from_uint8
-from .data import Pair, atomic_write_bytes, data_dir, fit_size, load_image, resize_pair
-from .primitives import Primitive, canny_edges, fit_segmenter
-from .train import TrainConfig, cached_model
+from ._io import write_json
+from .cache import cached_model
+from .config import TrainConfig
+from .data import Pair, data_dir, fit_size, load_image, resize_pair
+from .extract import extract_primitives
 from .viz import make_grid
 
 __all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "run_cell", "run_benchmark", "markdown_table",
@@ -73,25 +75,20 @@ def load_frames(source: str | os.PathLike, max_frames: int | None = None) -> lis
     return frames
 
 
-def clip_pairs(frames: list[torch.Tensor], primitive: str, config: TrainConfig, name: str = "clip",
+def clip_pairs(frames: list[torch.Tensor], primitive_kind: str, config: TrainConfig, name: str = "clip",
                train_index: int = 0, seed: int = 0) -> list[Pair]:
     """Every frame at the config's working size with its primitive; segmentation fitted on the training frame."""
     size = fit_size(*frames[0].shape[-2:], config.multiple, config.max_side)
     imgs = [resize_pair(f, None, size)[0] if tuple(f.shape[-2:]) != size else f for f in frames]
-    seg = fit_segmenter(imgs[train_index], config.n_segments, seed=seed) if primitive != "edges" else None
-    pairs = []
-    for i, img in enumerate(imgs):
-        labels = seg(img) if seg is not None else None
-        edges = canny_edges(img) if primitive != "seg" else None
-        pairs.append(Pair(img, Primitive(labels, edges, seg.n_segments if seg is not None else 0), f"{name}_f{i:03d}"))
-    return pairs
+    prims = extract_primitives(imgs, primitive_kind, fit_on=train_index, n_segments=config.n_segments, seed=seed)
+    return [Pair(img, prim, f"{name}_f{i:03d}") for i, (img, prim) in enumerate(zip(imgs, prims, strict=True))]
 
 
 def _scorers() -> dict:
     return {"lpips": metrics.LPIPS(), "sifid": metrics.SIFID()}
 
 
-def run_cell(pairs: list[Pair], clip: str, primitive: str, augmentation: str, preset: str = "lesson",
+def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: str, preset: str = "lesson",
              out_dir: str | os.PathLike | None = None, train_index: int = 0, scorers: dict | None = None,
              progress: bool = False, **overrides) -> dict:
     """Train on ``pairs[train_index]`` with one augmentation, render and score every other frame.
@@ -100,13 +97,13 @@ def run_cell(pairs: list[Pair], clip: str, primitive: str, augmentation: str, pr
     back instead of recomputed (re-runs resume). Returns the result dict with per-frame scores and
     their mean ± std.
     """
-    path = Path(out_dir) / f"{clip}-{primitive}-{augmentation}-{preset}.json" if out_dir is not None else None
+    path = Path(out_dir) / f"{clip}-{primitive_kind}-{augmentation}-{preset}.json" if out_dir is not None else None
     if path is not None and path.exists():
-        done = json.loads(path.read_text())
-        if done.get("frames") == len(pairs) and done.get("overrides") == overrides:
+        done = _read_cell(path)
+        if done is not None and done.get("frames") == len(pairs) and done.get("overrides") == overrides:
             return done
     t0 = time.perf_counter()
-    model = cached_model(pairs[train_index], primitive, augmentation, preset, progress=progress, **overrides)
+    model = cached_model(pairs[train_index], primitive_kind, augmentation, preset, progress=progress, **overrides)
     t_train = time.perf_counter() - t0
     scorers = scorers or _scorers()
     rows = []
@@ -121,17 +118,35 @@ def run_cell(pairs: list[Pair], clip: str, primitive: str, augmentation: str, pr
     keys = [k for k in rows[0] if k != "frame"]
     summary = {k: {"mean": float(np.mean([r[k] for r in rows])), "std": float(np.std([r[k] for r in rows]))}
                for k in keys}
-    result = {"clip": clip, "primitive": primitive, "augmentation": augmentation, "preset": preset,
+    result = {"clip": clip, "primitive": primitive_kind, "augmentation": augmentation, "preset": preset,
               "frames": len(pairs), "train_frame": train_index, "size_hw": list(pairs[0].size),
               "overrides": overrides, "labels": {k: m.label for k, m in scorers.items()},
               "perceptual_loss": model.info.get("perceptual"), "train_or_load_s": t_train,
               "summary": summary, "per_frame": rows}
     if path is not None:
-        atomic_write_bytes(path, (json.dumps(result, indent=2) + "\n").encode())
+        write_json(path, result)
     return result
 
 
-def run_benchmark(clips: list[str], primitives: list[str], augmentations: list[str], preset: str = "lesson",
+_CELL_KEYS = ("clip", "primitive", "augmentation", "preset", "frames", "train_frame", "overrides", "labels",
+              "summary", "per_frame")
+
+
+def _read_cell(path: Path) -> dict | None:
+    """A finished cell's JSON, or None (with a note naming the file) when it is cut off, stale or not a cell."""
+    try:
+        done = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        print(f"deepsim-lite: note: {path} is not readable JSON ({type(err).__name__}); recomputing the cell")
+        return None
+    missing = [k for k in _CELL_KEYS if not isinstance(done, dict) or k not in done]
+    if missing:
+        print(f"deepsim-lite: note: {path} lacks {', '.join(missing[:3])} (another version?); recomputing the cell")
+        return None
+    return done
+
+
+def run_benchmark(clips: list[str], primitive_kinds: list[str], augmentations: list[str], preset: str = "lesson",
                   out_dir: str | os.PathLike = "outputs/video", max_frames: int = 30, progress: bool = True,
                   **overrides) -> list[dict]:
     """Every (clip, primitive, augmentation) cell; clips are shipped names, folders or video files."""
@@ -145,16 +160,16 @@ def run_benchmark(clips: list[str], primitives: list[str], augmentations: list[s
     for clip, source in sources.items():
         name = clip if clip in CLIPS else source.stem
         frames = load_frames(source, max_frames)
-        for primitive in primitives:
-            pairs = clip_pairs(frames, primitive, config, name)
+        for kind in primitive_kinds:
+            pairs = clip_pairs(frames, kind, config, name)
             for aug in augmentations:
                 t0 = time.perf_counter()
-                r = run_cell(pairs, name, primitive, aug, preset, out_dir, scorers=scorers, progress=progress,
+                r = run_cell(pairs, name, kind, aug, preset, out_dir, scorers=scorers, progress=progress,
                              **overrides)
                 results.append(r)
                 if progress:
                     s = r["summary"]
-                    print(f"{name:>9} {primitive:>9} {aug:>9}: LPIPS {s['lpips']['mean']:.3f} SIFID "
+                    print(f"{name:>9} {kind:>9} {aug:>9}: LPIPS {s['lpips']['mean']:.3f} SIFID "
                           f"{s['sifid']['mean']:.3f} PSNR {s['psnr']['mean']:.2f} ({time.perf_counter() - t0:.0f} s)")
     return results
 

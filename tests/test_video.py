@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import deepsim_lite as ds
-from deepsim_lite import train, video
+from deepsim_lite import video
+from deepsim_lite.config import TrainConfig
 
 TINY = {"iterations": 3}
 
@@ -48,7 +49,7 @@ def test_load_errors(tmp_path):
 
 
 def test_segmentation_is_consistent_across_frames(carphone):
-    cfg = train.TrainConfig.preset("lesson")
+    cfg = TrainConfig.preset("lesson")
     pairs = video.clip_pairs(carphone, "seg_edges", cfg, "carphone")
     assert len({p.primitive.n_labels for p in pairs}) == 1
     a, b = pairs[0].primitive.labels, pairs[1].primitive.labels
@@ -56,9 +57,9 @@ def test_segmentation_is_consistent_across_frames(carphone):
     assert pairs[0].size == (104, 128) and pairs[2].name == "carphone_f002"
 
 
-def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch):
+def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "cache"))
-    cfg = train.TrainConfig.preset("lesson", **TINY)
+    cfg = TrainConfig.preset("lesson", **TINY)
     pairs = video.clip_pairs(carphone, "edges", cfg, "carphone")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
@@ -74,3 +75,18 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch):
     assert calls == [] and again["summary"] == r["summary"]  # a finished cell is read back
     table = video.markdown_table([r])
     assert "| carphone | edges | tps |" in table and r["labels"]["lpips"] in table
+
+    # a cut-off or stale cell file is recomputed with a note naming it, never a KeyError
+    class Recomputed(Exception):
+        pass
+
+    def recompute(*a, **k):
+        raise Recomputed
+
+    monkeypatch.setattr(video, "cached_model", recompute)
+    path = tmp_path / "carphone-edges-tps-lesson.json"
+    for broken, note in (('{"clip": "carphone", "summ', "is not readable JSON"), ('{"clip": "carphone"}', "lacks")):
+        path.write_text(broken)
+        with pytest.raises(Recomputed):
+            video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
+        assert f"{path} {note}" in capsys.readouterr().out
