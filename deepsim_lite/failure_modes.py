@@ -12,7 +12,7 @@ Single-image generation breaks in three recognisable ways; each has a number her
   than the local background that was there (:func:`duplication_score`);
 * **unseen objects** — primitive content that never occurred in training is rendered poorly; the
   reason is visible as a high nearest-neighbour distance of its patches to the training patches
-  (:func:`deepsim_lite.knn.patch_nn_distance_map`).
+  (:func:`deepsim_lite.patches.patch_nn_distance_map`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ training patches are where the generator has nothing to recall, and TPS augmenta
 them within reach; the regions that stay far are where the generator errs. The experiment:
 
 1. :class:`PatchFeatures` — ResNet50 ``layer3`` activations of the primitive picture (ImageNet weights
-   when cached, else a labelled random init; or raw pixel patches as a weights-free reference);
+   when cached, else a labelled random init; or raw 16×16 pixel tiles
+   (:func:`~deepsim_lite.patches.raw_patches`) as a weights-free reference);
 2. :func:`build_bank` — the features of the training primitive alone, or with K TPS warps of it (paper: 50);
 3. :func:`knn_distance_map` — each test position's 1-NN distance to the bank, searched with faiss
    (exact ``IndexFlatL2`` by default; IVF-PQ for banks that do not fit in memory);
@@ -13,12 +14,11 @@ them within reach; the regions that stay far are where the generator errs. The e
 5. :func:`correlation` and :func:`region_drop` — how the maps relate.
 
 Every result carries the label of the features that produced it (e.g. ``resnet50-layer3[random-init]``).
-The raw-patch helpers at the end (exact torch search) serve the failure-mode lesson.
+Patches and the 1-NN search itself live in :mod:`~deepsim_lite.patches` (one faiss search, exact by default).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from . import augment
 from .features import imagenet_normalize, resnet50_layer3
+from .patches import as_rows, build_index, nn_search, raw_patches
 from .tps import Omega
 
 __all__ = [
@@ -40,9 +41,6 @@ __all__ = [
     "prediction_error_map",
     "correlation",
     "region_drop",
-    "raw_patches",
-    "nn_distance",
-    "patch_nn_distance_map",
     "TPSReach",
     "tps_reach",
     "run_experiment",
@@ -54,21 +52,22 @@ class PatchFeatures:
     """Patch features of a picture ``(N, 3, H, W)`` in [-1, 1] -> ``(N, D, h, w)`` on a grid.
 
     Args:
-        kind: ``"resnet50"`` (layer3, D = 1024, stride 16) or ``"raw"`` (16×16 pixel patches at stride
-            16 on the same grid, D = 768: the weights-free reference).
+        name: ``"resnet50"`` (layer3, D = 1024, stride 16) or ``"raw"`` (16×16 pixel tiles from the
+            top-left corner at stride 16, :func:`raw_patches` with ``centred=False``; grid
+            ``(H // 16, W // 16)``, D = 3·16·16 = 768 in [-1, 1]: the weights-free reference).
         weights: for ResNet50, ``"auto"`` / ``"imagenet"`` / ``"random"`` (see :mod:`features`).
         device: where to run (default: CUDA if available, else CPU).
     """
 
     STRIDE = 16
 
-    def __init__(self, kind: str = "resnet50", weights: str = "auto", device: str | torch.device | None = None,
+    def __init__(self, name: str = "resnet50", weights: str = "auto", device: str | torch.device | None = None,
                  seed: int = 0) -> None:
-        if kind not in ("resnet50", "raw"):
-            raise ValueError(f"unknown features {kind!r}; choose 'resnet50' or 'raw'")
-        self.kind = kind
+        if name not in ("resnet50", "raw"):
+            raise ValueError(f"unknown features {name!r}; choose 'resnet50' or 'raw'")
+        self.name = name
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if kind == "resnet50":
+        if name == "resnet50":
             backbone = resnet50_layer3(weights, seed)
             self.net, self.label, self.dim = backbone.net.to(self.device), backbone.label, 1024
         else:
@@ -85,15 +84,15 @@ class PatchFeatures:
         if h < self.STRIDE or w < self.STRIDE:
             raise ValueError(f"pictures must be at least {self.STRIDE}x{self.STRIDE} pixels, got {h}x{w}")
         x = images.to(self.device, torch.float32)
-        if self.kind == "raw":
-            n = x.shape[0]
-            cols = F.unfold(x, self.STRIDE, stride=self.STRIDE)  # (N, 768, h*w)
-            return cols.reshape(n, self.dim, h // self.STRIDE, w // self.STRIDE)
+        if self.name == "raw":
+            rows = raw_patches(x, self.STRIDE, self.STRIDE, centred=False)  # (N*h*w, 768)
+            gh, gw = self.grid(h, w)
+            return rows.reshape(x.shape[0], gh, gw, self.dim).permute(0, 3, 1, 2).contiguous()  # (N, 768, h, w)
         return self.net(imagenet_normalize(x))
 
     def grid(self, h: int, w: int) -> tuple[int, int]:
         """Feature grid size for an ``h``×``w`` picture."""
-        if self.kind == "raw":
+        if self.name == "raw":
             return h // self.STRIDE, w // self.STRIDE
         def down(n: int) -> int:  # conv1 (s2), maxpool (s2), layer2 (s2), layer3 (s2), each ceil-ish
             for _ in range(4):
@@ -147,52 +146,29 @@ def build_bank(picture: torch.Tensor, features: PatchFeatures, n_aug: int = 0, g
     return Bank(torch.cat(chunks), 1 + n_aug, features.grid(h, w), features.label)
 
 
-def _faiss():
-    try:
-        import faiss
-    except ImportError as err:  # pragma: no cover - faiss is a declared dependency (cpu/gpu extra)
-        raise ImportError("faiss is not installed: pip install 'deepsim-lite[cpu]' (or [gpu])") from err
-    return faiss
-
-
 def faiss_index(bank: Bank, exact: bool = True, nlist: int | None = None, m: int = 64, nprobe: int = 8,
                 use_gpu: bool | None = None):
-    """A faiss index over the bank.
+    """A faiss index over the bank's ``(M, D)`` vectors.
 
     Args:
         exact: ``IndexFlatL2`` (exact). False -> ``IndexIVFPQ`` with ``nlist`` cells (default
-            ≈ 4·sqrt(M)) and ``m`` sub-quantisers of 8 bits: D·4/m times less memory, approximate.
+            ≈ 4·sqrt(M)), ``nprobe`` of them searched per query, and ``m`` sub-quantisers of 8 bits:
+            D·4/m times less memory, approximate.
             What it costs, measured with :func:`recall_at_1` on the shipped carphone example (10,608
             ResNet50 vectors, random-init weights): recall@1 0.71 with m = 64 (41 MiB -> 0.65 MiB of
             codes), 0.40 with m = 16; PQ distances are approximate too (mean 139.0 vs 139.8 exact).
         use_gpu: move the index to the GPU (default: when faiss-gpu and CUDA are both present).
     """
-    faiss = _faiss()
-    x = np.ascontiguousarray(bank.vectors.numpy(), dtype=np.float32)
-    d = x.shape[1]
-    if exact:
-        index = faiss.IndexFlatL2(d)
-    else:
-        if d % m:
-            raise ValueError(f"IVF-PQ needs the feature size {d} to be a multiple of m={m}")
-        nlist = nlist or max(1, int(4 * math.sqrt(len(x))))
-        if len(x) < 39 * nlist:
-            nlist = max(1, len(x) // 39)  # faiss wants ~39 training points per cell
-        index = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, nlist, m, 8)
-        index.train(x)
-        index.nprobe = nprobe
-    gpu = use_gpu if use_gpu is not None else (hasattr(faiss, "StandardGpuResources") and torch.cuda.is_available())
-    if gpu:
-        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-    index.add(x)
-    return index
+    return build_index(as_rows(bank.vectors), exact, nlist, m, nprobe, use_gpu)
 
 
 def knn_distance_map(test_feats: torch.Tensor, bank: Bank, index=None, exact: bool = True) -> torch.Tensor:
     """1-NN L2 distance of every position of ``test_feats`` ``(D, h, w)`` (or ``(1, D, h, w)``) to the bank.
 
-    Returns ``(h, w)`` float32 (faiss reports squared distances; we take the root, clamping the
-    rounding error of ‖a‖² + ‖b‖² − 2ab at 0).
+    Searches ``index`` (from :func:`faiss_index` over this bank) if given, else a new exact
+    ``IndexFlatL2`` (``exact=False``: IVF-PQ with :func:`faiss_index`'s defaults).
+    Returns ``(h, w)`` float32 >= 0 on the CPU (faiss reports squared distances; we take the root,
+    clamping the rounding error of ‖a‖² + ‖b‖² − 2ab at 0).
     """
     if test_feats.ndim == 3:
         test_feats = test_feats[None]
@@ -200,11 +176,10 @@ def knn_distance_map(test_feats: torch.Tensor, bank: Bank, index=None, exact: bo
         raise ValueError(f"test features must be (D, h, w), got {tuple(test_feats.shape)}")
     if test_feats.shape[1] != bank.vectors.shape[1]:
         raise ValueError(f"test features have {test_feats.shape[1]} channels but the bank has {bank.vectors.shape[1]}")
-    index = index or faiss_index(bank, exact)
-    q = np.ascontiguousarray(_flatten(test_feats).numpy())
-    d2, _ = index.search(q, 1)
+    rows = as_rows(bank.vectors) if index is None else None
+    d = nn_search(as_rows(_flatten(test_feats)), rows, index, exact)
     h, w = test_feats.shape[-2:]
-    return torch.from_numpy(np.sqrt(np.maximum(d2[:, 0], 0))).reshape(h, w)
+    return torch.from_numpy(d).reshape(h, w)
 
 
 def recall_at_1(index, bank: Bank, queries: torch.Tensor) -> float:
@@ -267,56 +242,6 @@ def region_drop(without: torch.Tensor, with_tps: torch.Tensor, labels: torch.Ten
     drop = without - with_tps
     return {int(k): float(drop[votes == k].mean()) for k in torch.unique(votes)}
 
-
-
-def raw_patches(x: torch.Tensor, patch: int = 7, stride: int = 1) -> torch.Tensor:
-    """Every ``patch``×``patch`` window of ``x`` ``(C, H, W)`` or ``(N, C, H, W)`` as a row.
-
-    Windows are centred on pixels (reflection padding at the border), so with ``stride=1`` there is
-    one row per pixel, in raster order. Returns ``(N*H'*W', C*patch*patch)`` float32.
-    """
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4:
-        raise ValueError(f"expected (C, H, W) or (N, C, H, W), got {tuple(x.shape)}")
-    if patch < 1 or patch % 2 == 0:
-        raise ValueError(f"patch must be a positive odd size, got {patch}")
-    r = patch // 2
-    xp = F.pad(x.float(), (r, r, r, r), mode="reflect") if r else x.float()
-    cols = F.unfold(xp, patch, stride=stride)  # (N, C*p*p, L)
-    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
-
-
-def nn_distance(queries: torch.Tensor, bank: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Exact 1-NN L2 distance of each query row to the bank rows: ``(Q, D)``, ``(B, D)`` -> ``(Q,)``.
-
-    Chunked so that at most ``chunk × B`` distances exist at once.
-    """
-    if queries.ndim != 2 or bank.ndim != 2 or queries.shape[1] != bank.shape[1]:
-        raise ValueError(f"queries (Q, D) and bank (B, D) must share D, got {tuple(queries.shape)} and "
-                         f"{tuple(bank.shape)}")
-    if bank.shape[0] == 0:
-        raise ValueError("the bank is empty")
-    out = [torch.cdist(q, bank).min(1).values for q in queries.split(chunk)]
-    return torch.cat(out).clamp_min(0)
-
-
-def patch_nn_distance_map(
-    query: torch.Tensor, bank: torch.Tensor, patch: int = 7, bank_stride: int = 2
-) -> torch.Tensor:
-    """Map of 1-NN raw-patch distances: for each pixel of ``query`` ``(C, H, W)``, the L2 distance of
-    its patch to the nearest patch of ``bank`` ``(C, H', W')`` or ``(N, C, H', W')``.
-
-    ``bank_stride`` subsamples bank windows (2 keeps a quarter; distances can only grow a little).
-    Returns ``(H, W)`` float32, 0 where a query patch also occurs in the bank.
-    """
-    if query.ndim != 3:
-        raise ValueError(f"query must be (C, H, W), got {tuple(query.shape)}")
-    b = bank if bank.ndim == 4 else bank[None]
-    if b.shape[1] != query.shape[0]:
-        raise ValueError(f"query has {query.shape[0]} channels but the bank has {b.shape[1]}")
-    q = raw_patches(query, patch)
-    return nn_distance(q, raw_patches(b, patch, bank_stride)).reshape(query.shape[1:])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -402,17 +327,17 @@ def shipped_pair_paths() -> tuple[str, str]:
     return str(root / "frame_000.png"), str(root / "frame_060.png")
 
 
-def run_experiment(train_image=None, test_image=None, primitive: str = "edges", features: str = "resnet50",
+def run_experiment(train_image=None, test_image=None, primitive_kind: str = "edges", features: str = "resnet50",
                    weights: str = "auto", n_aug: int = 50, scale: float = 2.0, model="cached", preset: str = "lesson",
                    seed: int = 0, progress: bool = False):
     """App. G end to end on two images (default: the shipped carphone frames 0 and 60).
 
-    Extracts both primitives at the model's working size, trains (or loads from the cache) a
-    ``preset`` generator on the training pair with TPS, renders the test primitive, and runs
-    :func:`tps_reach` at ``scale`` × that size.
+    Extracts both primitives at the model's working size (one segmentation, fitted on the training
+    frame), trains (or loads from the cache) a ``preset`` generator on the training pair with TPS,
+    renders the test primitive, and runs :func:`tps_reach` at ``scale`` × that size.
 
     Args:
-        model: ``"cached"`` (train once via ``cached_model``), a :class:`~deepsim_lite.train.DeepSIMModel`,
+        model: ``"cached"`` (train once via ``cached_model``), a :class:`~deepsim_lite.model.DeepSIMModel`,
             or None (distances only, no prediction error).
 
     Returns:
@@ -420,25 +345,28 @@ def run_experiment(train_image=None, test_image=None, primitive: str = "edges", 
     """
     from pathlib import Path
 
-    from .data import Pair, load_pair
-    from .primitives import Primitive, fit_segmenter, to_picture
-    from .train import DeepSIMModel, TrainConfig, cached_model
+    from .cache import cached_model
+    from .config import TrainConfig
+    from .data import Pair, fit_size, load_image, resize_pair
+    from .extract import extract_primitives
+    from .model import DeepSIMModel
+    from .primitives import to_picture
 
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
     default_train, default_test = shipped_pair_paths()
-    train_image, test_image = train_image or default_train, test_image or default_test
-    cfg = TrainConfig.preset(preset, primitive=primitive)
-    train, test = (load_pair(p, None, "edges", cfg.multiple, cfg.max_side, name=Path(p).stem)
-                   for p in (train_image, test_image))
-    if primitive != "edges":
-        # One segmentation fitted on the training frame, applied to both: label k means the same on each.
-        seg = fit_segmenter(train.image, cfg.n_segments, seed=seed)
-        train, test = (Pair(p.image, Primitive(seg(p.image), p.primitive.edges if primitive == "seg_edges" else None,
-                                               seg.n_segments), p.name) for p in (train, test))
-    if train.size != test.size:
-        raise ValueError(f"train image is {train.size[0]}x{train.size[1]} but test image is "
-                         f"{test.size[0]}x{test.size[1]} at the working size; use two frames of one video")
+    paths = [train_image or default_train, test_image or default_test]
+    cfg = TrainConfig.preset(preset, primitive_kind=primitive_kind)
+    images = [load_image(p) for p in paths]
+    if images[0].shape != images[1].shape:
+        raise ValueError(f"train image is {images[0].shape[1]}x{images[0].shape[2]} but test image is "
+                         f"{images[1].shape[1]}x{images[1].shape[2]}; use two frames of one video")
+    work = fit_size(*images[0].shape[-2:], cfg.multiple, cfg.max_side)
+    images = [resize_pair(im, None, work)[0] if tuple(im.shape[-2:]) != work else im for im in images]
+    prims = extract_primitives(images, primitive_kind, fit_on=0, n_segments=cfg.n_segments, seed=seed)
+    train, test = (Pair(im, pr, Path(p).stem) for im, pr, p in zip(images, prims, paths, strict=True))
     if model == "cached":
-        model = cached_model(train, primitive, "tps", preset, progress=progress)
+        model = cached_model(train, primitive_kind, "tps", preset, progress=progress)
     if model is not None and not isinstance(model, DeepSIMModel):
         raise ValueError(f"model must be 'cached', a DeepSIMModel or None, got {type(model).__name__}")
     generated = model.generate(test.primitive) if model is not None else None

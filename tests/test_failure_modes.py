@@ -1,18 +1,21 @@
 import numpy as np
 import pytest
 import torch
+from skimage.color import rgb2lab
 
 import deepsim_lite as ds
-from deepsim_lite import edits, knn
+from deepsim_lite import edits, patches
 from deepsim_lite import failure_modes as fm
+from deepsim_lite._image import to_uint8
+
+FUR, NOSE, BACKGROUND = torch.tensor([0.2, 0.0, -0.4]), torch.tensor([0.9, -0.8, -0.8]), torch.tensor([0.5, 0.5, 0.5])
 
 
 def _scene():
     """A 'fur' image with a red 'nose' square on it; label 1 = nose, 0 = fur; grey background at right."""
-    img = torch.zeros(3, 32, 48)
-    img[0], img[1], img[2] = 0.2, 0.0, -0.4  # fur
-    img[:, :, 36:] = 0.5  # background
-    img[:, 10:16, 10:16] = torch.tensor([0.9, -0.8, -0.8])[:, None, None]  # nose
+    img = FUR[:, None, None].repeat(1, 32, 48)
+    img[:, :, 36:] = BACKGROUND[:, None, None]  # columns 36..47
+    img[:, 10:16, 10:16] = NOSE[:, None, None]  # rows and columns 10..15
     labels = torch.zeros(32, 48, dtype=torch.long)
     labels[:, 36:] = 2
     labels[10:16, 10:16] = 1
@@ -29,9 +32,8 @@ class Painter:
     def generate(self, prim):
         out = self.image.clone()
         if not self.stuck:
-            fur = self.image[:, 0, 0][:, None]
-            out[:, (prim.labels != 1) & (prim.labels != 2)] = fur
-            out[:, prim.labels == 1] = torch.tensor([0.9, -0.8, -0.8])[:, None]
+            out[:, (prim.labels != 1) & (prim.labels != 2)] = FUR[:, None]
+            out[:, prim.labels == 1] = NOSE[:, None]
         return out
 
 
@@ -42,19 +44,62 @@ def test_ring_and_vacated():
     assert int(fm.vacated(m, 1, 0).sum()) == 2
 
 
+def _reference_delta_e(a: torch.Tensor, b: torch.Tensor) -> float:
+    """CIE76 ΔE of two colours in [-1, 1], through scikit-image's Lab (not the cv2 path under test)."""
+    lab = rgb2lab(np.stack([to_uint8(c[:, None, None]) for c in (a, b)])[:, 0])[:, 0]
+    return float(np.linalg.norm(lab[0] - lab[1]))
+
+
+def _moved(img, mask, dy, dx, hole):
+    """``img`` with the nose under ``mask`` moved by ``(dy, dx)`` and the pixels it left painted ``hole`` (3, K)."""
+    out = img.clone()
+    new = edits.shift_map(mask, dy, dx)
+    out[:, new] = NOSE[:, None]
+    out[:, mask & ~new] = hole
+    return out
+
+
+def _mix(n, k, a, b):
+    """``(3, n)`` colours: ``k`` of colour ``a``, then ``n - k`` of ``b``."""
+    return torch.cat([a[:, None].expand(3, k), b[:, None].expand(3, n - k)], 1)
+
+
 def test_drift_is_zero_for_a_perfect_generator_and_one_when_the_object_stays():
     img, prim = _scene()
     mask = prim.labels == 1
     shifts = [(0, 0), (3, 0), (6, 0)]
-    for stuck, expected in ((False, 0.0), (True, 1.0)):
+    for stuck, colour, expected in ((False, FUR, 0.0), (True, NOSE, 1.0)):
         _, outs = fm.shift_series(Painter(img, stuck), prim, mask, shifts)
         rows = fm.empty_space_drift(outs, img, mask, shifts, background=prim.labels == 2)
         assert rows[0]["vacated_px"] == 0 and "drift" not in rows[0]
         assert [r["vacated_px"] for r in rows[1:]] == [18, 36]
         for r in rows[1:]:
-            assert r["drift"] == pytest.approx(expected, abs=0.02)
-            assert 0 <= r["drift_background"] <= 1
-            assert r["de_background"] > 5
+            assert r["drift"] == pytest.approx(expected, abs=1e-4)
+            de_surround, de_object = _reference_delta_e(colour, FUR), _reference_delta_e(colour, NOSE)
+            de_background = _reference_delta_e(colour, BACKGROUND)
+            assert r["de_surround"] == pytest.approx(de_surround, abs=0.5)
+            assert r["de_object"] == pytest.approx(de_object, abs=0.5)
+            assert r["de_background"] == pytest.approx(de_background, abs=0.5)
+            assert r["drift_background"] == pytest.approx(de_surround / (de_surround + de_background), abs=0.01)
+
+
+@pytest.mark.parametrize("shift", [(3, 0), (0, -6)])  # 18 vacated pixels (half the nose), 36 (all of it)
+@pytest.mark.parametrize("share", [0, 1 / 3, 1 / 2, 1])
+def test_drift_is_the_share_of_the_hole_painted_like_the_object(shift, share):
+    # Surround and object are uniform, so the hole's mean Lab colour is (1 - s)·fur + s·nose: ΔE to the surround
+    # is s·D and to the object (1 - s)·D, hence drift = s; likewise drift_background with background paint.
+    img, prim = _scene()
+    mask = prim.labels == 1
+    n = int(fm.vacated(mask, *shift).sum())
+    k = round(share * n)
+    assert k == share * n
+    for paint, key in ((NOSE, "drift"), (BACKGROUND, "drift_background")):
+        out = _moved(img, mask, *shift, _mix(n, k, paint, FUR))
+        [row] = fm.empty_space_drift([out], img, mask, [shift], background=prim.labels == 2)
+        assert row["vacated_px"] == n
+        assert row[key] == pytest.approx(share, abs=1e-4)
+        if share == 0:
+            assert row["de_surround"] == pytest.approx(0, abs=1e-3)
 
 
 def test_delta_e_of_known_colours():
@@ -75,20 +120,47 @@ def test_duplication_score():
     copied[:, grown] = src[:, grown]  # the old surround dragged along
     dup = fm.duplication_score(copied, img, mask, dy, dx)
     clean = fm.duplication_score(img, img, mask, dy, dx)
-    assert dup["duplication"] > 0.9 and clean["duplication"] < 0.1
+    assert dup["duplication"] == 1 and dup["l1_to_old_surround"] == 0
+    assert clean["duplication"] == 0 and clean["l1_to_local_background"] == 0
+
+
+@pytest.mark.parametrize("t", [0, 0.25, 0.5, 1])
+def test_duplication_of_a_blend_of_old_surround_and_local_background(t):
+    img, _ = _scene()
+    mask = torch.zeros(32, 48, dtype=torch.bool)
+    mask[8:18, 8:18] = True  # moved by 30 columns to 8:18 x 38:48
+    dy, dx = 0, 30
+    old_surround = torch.stack([edits.shift_map(c, dy, dx) for c in img])
+    out = (1 - t) * img + t * old_surround
+    # The new ring (width 4) is rows 4..21 x columns 34..47 less the moved mask: 18·14 - 100 = 152 pixels. The old
+    # surround carried there is all fur; the image there is fur in columns 34, 35 (36 px) and background elsewhere.
+    # Per pixel |out - img| = t·|fur - bg| and |out - old| = (1 - t)·|fur - bg|, with channel mean 1.7 / 3.
+    d = (152 - 36) / 152 * (0.3 + 0.5 + 0.9) / 3  # |fur - bg| = (0.3, 0.5, 0.9)
+    r = fm.duplication_score(out, img, mask, dy, dx)
+    assert r["l1_to_local_background"] == pytest.approx(t * d, abs=1e-6)
+    assert r["l1_to_old_surround"] == pytest.approx((1 - t) * d, abs=1e-6)
+    assert r["duplication"] == pytest.approx(t, abs=1e-6)
+
+
+def test_duplication_needs_a_move_that_leaves_the_old_surround():
+    img, prim = _scene()
+    with pytest.raises(ValueError, match="the move is too small"):
+        fm.duplication_score(img, img, prim.labels == 1, 0, 0)
 
 
 class TestRawPatchNN:
+    """The 'unseen objects' measure: raw primitive patches far from every training patch."""
+
     def test_zero_distance_for_the_training_primitive(self):
         _, prim = _scene()
         x = ds.encode(prim)
-        d = knn.patch_nn_distance_map(x, x, patch=5, bank_stride=1)
+        d = patches.patch_nn_distance_map(x, x, patch=5, bank_stride=1)
         assert d.shape == (32, 48) and float(d.max()) == 0.0
 
     def test_unseen_content_is_far(self):
         _, prim = _scene()
         new = edits.paint_disc(prim, 25, 30, 3, 2)  # a background-label disc in the fur: never seen
-        d = knn.patch_nn_distance_map(ds.encode(new), ds.encode(prim), patch=5, bank_stride=1)
+        d = patches.patch_nn_distance_map(ds.encode(new), ds.encode(prim), patch=5, bank_stride=1)
         # the disc rim has horizontal fur/background borders the training primitive never had
         assert d[22, 30] > 1 and d[2, 2] == 0 and d[5:9, 40:44].max() == 0
 
@@ -96,13 +168,13 @@ class TestRawPatchNN:
         g = torch.Generator().manual_seed(0)
         q, b = torch.randn(50, 8, generator=g), torch.randn(70, 8, generator=g)
         brute = torch.tensor([min(float(torch.norm(qi - bj)) for bj in b) for qi in q])
-        assert torch.allclose(knn.nn_distance(q, b, chunk=16), brute, atol=1e-4)
+        assert torch.allclose(patches.nn_distance(q, b, chunk=16), brute, atol=1e-4)
 
     def test_errors(self):
         with pytest.raises(ValueError, match="3 channels but the bank has 4"):
-            knn.patch_nn_distance_map(torch.zeros(3, 8, 8), torch.zeros(4, 8, 8))
+            patches.patch_nn_distance_map(torch.zeros(3, 8, 8), torch.zeros(4, 8, 8))
         with pytest.raises(ValueError, match="positive odd"):
-            knn.raw_patches(torch.zeros(3, 8, 8), 4)
+            patches.raw_patches(torch.zeros(3, 8, 8), 4)
         with pytest.raises(ValueError, match="bank is empty"):
-            knn.nn_distance(torch.zeros(2, 3), torch.zeros(0, 3))
-        assert np.isfinite(knn.nn_distance(torch.zeros(2, 3), torch.ones(1, 3)).numpy()).all()
+            patches.nn_distance(torch.zeros(2, 3), torch.zeros(0, 3))
+        assert np.isfinite(patches.nn_distance(torch.zeros(2, 3), torch.ones(1, 3)).numpy()).all()
