@@ -28,6 +28,8 @@ def check_image(image: torch.Tensor, name: str = "image") -> torch.Tensor:
     check_size(image.shape[-2], image.shape[-1], name)
     if not image.is_floating_point():
         raise ValueError(f"{name} must be a float tensor in [-1, 1], got dtype {image.dtype}")
+    if not torch.isfinite(image).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
     lo, hi = float(image.min()), float(image.max())
     if lo < -1.001 or hi > 1.001:
         raise ValueError(f"{name} values must lie in [-1, 1], got [{lo:.3g}, {hi:.3g}]; use image * 2 - 1 for [0, 1]")

@@ -3,7 +3,7 @@
 Everything that touches paths lives here (and in ``cli.py``); the rest of the library takes
 tensors. Files: images are any format PIL reads; primitives are PNGs:
 
-* edges: gray PNG, value > 127 on an edge pixel (white lines on black, Canny's output);
+* edges: gray PNG (8 or 16 bit), value above half scale on an edge pixel (white lines on black, Canny's output);
 * seg: palette ("P") PNG whose palette index is the label, or a gray PNG with one level per
   region (levels mapped to 0..K-1 in increasing order, see :func:`~deepsim_lite.primitives.labels_from_levels`);
 * seg_edges (super-primitive): palette PNG, index = label, index 255 = edge pixel; the label under an
@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -26,7 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from ._image import check_image, check_size, from_uint8, to_uint8
-from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, labels_from_levels, make_primitive
+from ._io import atomic_write_bytes, write_png
+from .extract import make_primitive
+from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, labels_from_levels
 
 __all__ = [
     "Pair",
@@ -43,7 +44,7 @@ __all__ = [
     "resize_pair",
     "load_pair",
     "load_sample",
-    "atomic_write_bytes",
+    "sample_region",
 ]
 
 
@@ -53,16 +54,26 @@ class SizeAdjustedWarning(UserWarning):
 
 @dataclass(frozen=True)
 class SampleInfo:
+    """A shipped photo: its file under ``data/images``, where it comes from, and named regions."""
+
     file: str
     title: str
     source: str
     licence: str
+    # Named boxes (y0, x0, y1, x1), end-exclusive, in pixels of an image of ``region_size`` (H, W);
+    # :func:`sample_region` scales them to any working size.
+    regions: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    region_size: tuple[int, int] = (0, 0)
 
 
 SAMPLES: dict[str, SampleInfo] = {
     "chelsea": SampleInfo(
         "chelsea.png", "Chelsea the cat (451x300)", "scikit-image skimage.data.chelsea; photo by Stefan van der Walt",
-        "CC0"),
+        "CC0",
+        # at the lesson size 84x128 (max_side 128)
+        regions={"nose": (56, 60, 74, 84), "right_eye": (28, 80, 48, 100), "left_eye": (20, 34, 44, 62),
+                 "background": (0, 108, 84, 128)},
+        region_size=(84, 128)),
     "astronaut": SampleInfo(
         "astronaut.png", "Astronaut Eileen Collins (512x512)", "scikit-image skimage.data.astronaut; NASA",
         "public domain"),
@@ -92,6 +103,24 @@ def sample_path(name: str) -> Path:
     return data_dir() / "images" / SAMPLES[name].file
 
 
+def sample_region(name: str, region: str, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A named box of a shipped sample, ``(y0, x0, y1, x1)`` end-exclusive, scaled to an ``size`` = (H, W) image.
+
+    Example:
+        >>> sample_region("chelsea", "nose", (84, 128))
+        (56, 60, 74, 84)
+    """
+    info = SAMPLES.get(name)
+    if info is None:
+        raise ValueError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLES)}")
+    if region not in info.regions:
+        known = ", ".join(info.regions) or "none"
+        raise ValueError(f"sample {name!r} has no region {region!r}; its regions: {known}")
+    (rh, rw), (h, w) = info.region_size, size
+    y0, x0, y1, x1 = info.regions[region]
+    return (round(y0 * h / rh), round(x0 * w / rw), round(y1 * h / rh), round(x1 * w / rw))
+
+
 def _check_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if not p.exists():
@@ -101,61 +130,78 @@ def _check_path(path: str | os.PathLike) -> Path:
     return p
 
 
+# Larger images are refused before they are decoded (a 200 MP PNG can be a few hundred KB: a
+# "decompression bomb"); this is well above any photo the networks train on.
+MAX_PIXELS = 64_000_000
+# Without an explicit max_side a training pair is downscaled to this longer side (with a note).
+MAX_TRAIN_SIDE = 1024
+
+
 def _read_pil(path: str | os.PathLike) -> Image.Image:
     p = _check_path(path)
     try:
-        img = Image.open(p)
-        img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            if img.width * img.height > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{img.width}x{img.height} pixels")
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"{p} is too large to read ({str(err).split(',')[0]}; at most {MAX_PIXELS // 10**6} "
+                         "megapixels); downscale it first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"{p} is not a readable image ({err.__class__.__name__}); give a PNG or JPEG file") from None
     check_size(img.height, img.width, str(p))
     return img
 
 
+def _gray_levels(img: Image.Image) -> tuple[np.ndarray, int]:
+    """A one-channel image's values and their full-scale value: 8-bit -> 255, 16-bit -> 65535."""
+    arr = np.array(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return arr.astype(np.int64), 65535
+    if img.mode == "I":  # PNG reads 16-bit gray as 32-bit "I"; anything above 16 bits is not a picture
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ValueError(f"32-bit gray values in [{arr.min()}, {arr.max()}]; save the image with 8 or 16 bits")
+        return arr.astype(np.int64), 65535 if arr.max() > 255 or img.info.get("bits", 8) > 8 else 255
+    if img.mode == "F":
+        raise ValueError("floating-point images are not supported; save an 8- or 16-bit PNG")
+    return np.array(img.convert("L")).astype(np.int64), 255
+
+
 def load_image(path: str | os.PathLike) -> torch.Tensor:
-    """Read an image file -> ``(3, H, W)`` float32 in [-1, 1] (gray repeated, alpha dropped)."""
-    img = _read_pil(path)
-    if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16", "I", "F", "CMYK", "YCbCr"):
-        raise ValueError(f"{path} has unsupported image mode {img.mode}")
-    return from_uint8(np.array(img.convert("RGB")), str(path))
+    """Read an image file -> ``(3, H, W)`` float32 in [-1, 1].
 
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
-
-    A crash mid-write leaves the old file (or none), never a truncated one.
+    8- and 16-bit files, gray, gray+alpha, RGB, RGBA and palette images are read at their full scale
+    (16-bit values divided by 257); gray is repeated to three channels, alpha dropped.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    img = _read_pil(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+        if img.mode.startswith("I") or img.mode == "F":
+            values, full = _gray_levels(img)
+            arr = np.rint(values * (255 / full)).astype(np.uint8)
+        else:
+            arr = np.array(img.convert("RGB"))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return from_uint8(arr, str(path))
 
 
 def save_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> None:
-    """Write an image atomically as PNG: ``(3, H, W)`` float in [-1, 1] or ``(H, W, 3)`` uint8."""
+    """Write an image atomically in the format its suffix names (``.png``; ``.jpg``/``.jpeg`` at quality 95).
+
+    ``image`` is ``(3, H, W)`` float in [-1, 1] or ``(H, W, 3)`` uint8.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"{path}: cannot write a {suffix or 'suffix-less'} file; name it .png, .jpg or .jpeg")
     arr = image if isinstance(image, np.ndarray) else to_uint8(check_image(image))
-    atomic_write_bytes(path, _png_bytes(Image.fromarray(arr)))
+    if suffix == ".png":
+        write_png(path, arr)
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="JPEG", quality=95)
+        atomic_write_bytes(path, buf.getvalue())
 
 
 def save_primitive(path: str | os.PathLike, primitive: Primitive) -> None:
@@ -171,7 +217,7 @@ def save_primitive(path: str | os.PathLike, primitive: Primitive) -> None:
             idx[primitive.edges.cpu().numpy()] = EDGE_INDEX
         img = Image.fromarray(idx, mode="P")
         img.putpalette(PALETTE.ravel().tolist())
-    atomic_write_bytes(path, _png_bytes(img))
+    write_png(path, img)
 
 
 def load_primitive(
@@ -196,17 +242,20 @@ def load_primitive(
         raise ValueError(
             f"{path} is a colour image; save label maps as palette or gray PNGs (deepsim_lite.save_primitive)"
         )
-    arr = np.array(img if img.mode in ("P", "L") else img.convert("L"))
     palette = img.mode == "P"
+    try:
+        arr, full = (np.array(img), 255) if palette else _gray_levels(img)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     if kind is None:
         if palette:
             kind = "seg_edges" if np.any(arr == EDGE_INDEX) else "seg"
         else:
-            kind = "edges" if set(np.unique(arr).tolist()) <= {0, 255} else "seg"
+            kind = "edges" if set(np.unique(arr).tolist()) <= {0, full} else "seg"
     if kind == "edges":
         if palette:
             return Primitive(None, torch.from_numpy(arr == EDGE_INDEX), 0)
-        return Primitive(None, torch.from_numpy(arr > 127), 0)
+        return Primitive(None, torch.from_numpy(arr > full // 2), 0)
     edges = None
     if kind == "seg_edges":
         if not palette:
@@ -312,7 +361,8 @@ def load_pair(
             (after resizing, so edges are one pixel wide at the training size).
         kind: primitive kind when it is extracted or read from a file.
         multiple: both sides are rounded to a multiple of this (16 for 4 downsamplings).
-        max_side: optionally scale the image down so its longer side is at most this.
+        max_side: optionally scale the image down so its longer side is at most this (None: at most
+            ``MAX_TRAIN_SIDE`` = 1024, so a huge photo cannot exhaust memory).
 
     A resize is announced with a :class:`SizeAdjustedWarning` stating old and new sizes.
     """
@@ -327,7 +377,16 @@ def load_pair(
                 f"primitive is {prim.size[0]}x{prim.size[1]} but the image is {img.shape[-2]}x{img.shape[-1]} "
                 "(HxW); they must be the same size"
             )
-    size = fit_size(img.shape[-2], img.shape[-1], multiple, max_side)
+    if not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer (2**n_downsample), got {multiple!r}")
+    h, w = img.shape[-2:]
+    if min(h, w) < 2 * multiple:
+        raise ValueError(f"{name or 'the image'} is {h}x{w} pixels; a network that halves it "
+                         f"{multiple.bit_length() - 1} times needs at least {2 * multiple} per side; use a larger "
+                         "image or a preset with fewer downsamplings")
+    if max_side is None and max(h, w) > MAX_TRAIN_SIDE:
+        max_side = MAX_TRAIN_SIDE  # bounds memory and time up front (k-means, training) for a huge photo
+    size = fit_size(h, w, multiple, max_side)
     if size != tuple(img.shape[-2:]):
         warnings.warn(
             f"resized {name or 'image'} from {img.shape[-2]}x{img.shape[-1]} to {size[0]}x{size[1]} (HxW): "

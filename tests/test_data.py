@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 import deepsim_lite as ds
-from deepsim_lite._image import check_image, from_uint8, to_uint8
-from deepsim_lite.data import atomic_write_bytes, data_dir
+from deepsim_lite._image import check_image, to_uint8
+from deepsim_lite.data import data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,12 +53,6 @@ class TestSamples:
 
 
 class TestImageIO:
-    def test_uint8_round_trip(self):
-        arr = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
-        t = from_uint8(arr)
-        assert t.shape == (3, 7, 9) and t.min() >= -1 and t.max() <= 1
-        assert np.array_equal(to_uint8(t), arr)
-
     def test_gray_and_rgba_files(self, tmp_path):
         Image.fromarray(np.full((6, 5), 255, np.uint8)).save(tmp_path / "g.png")
         Image.fromarray(np.zeros((6, 5, 4), np.uint8)).save(tmp_path / "a.png")
@@ -83,34 +77,6 @@ class TestImageIO:
         Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "p.png")
         with pytest.raises(ValueError, match="only 1x1 pixels; need at least 4x4"):
             ds.load_image(tmp_path / "p.png")
-
-    def test_empty_array(self):
-        with pytest.raises(ValueError, match=r"empty \(0x5 pixels\)"):
-            from_uint8(np.zeros((0, 5, 3), np.uint8))
-
-    @pytest.mark.parametrize("shape", [(2, 8, 8), (4, 8, 8)])
-    def test_wrong_channel_count_tensor(self, shape):
-        with pytest.raises(ValueError, match="3 colour channels"):
-            check_image(torch.zeros(shape))
-
-    def test_wrong_channel_count_array(self):
-        with pytest.raises(ValueError, match="has 2 channels; expected 1 .* 3 .* or 4"):
-            from_uint8(np.zeros((8, 8, 2), np.uint8))
-
-    def test_out_of_range_values(self):
-        with pytest.raises(ValueError, match=r"\[-1, 1\], got \[0, 255\]"):
-            check_image(torch.full((3, 8, 8), 255.0).index_fill_(1, torch.tensor([0]), 0))
-
-    def test_save_is_atomic_and_leaves_no_temp_files(self, tmp_path):
-        target = tmp_path / "out" / "x.png"
-        ds.save_image(target, torch.zeros(3, 8, 8))
-        assert target.is_file() and [p.name for p in target.parent.iterdir()] == ["x.png"]
-
-        with pytest.raises(TypeError):
-            atomic_write_bytes(target, object())  # write fails midway
-        assert ds.load_image(target).shape == (3, 8, 8)  # old file intact
-        assert [p.name for p in target.parent.iterdir()] == ["x.png"]
-
 
 class TestPrimitiveFiles:
     @pytest.mark.parametrize("kind", ds.KINDS)
@@ -191,3 +157,76 @@ class TestPairs:
         with pytest.warns(ds.SizeAdjustedWarning):
             pair = ds.load_pair(path, prim_path, max_side=96)
         assert pair.primitive.kind == "seg_edges" and pair.primitive.size == tuple(pair.image.shape[1:])
+
+
+class TestBitDepths:
+    """Every bit depth and mode is read at full scale, or refused with one line (never a silent white image)."""
+
+    def _ramp16(self):
+        return (np.arange(64 * 48, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)  # 0 .. 64491
+
+    def test_16_bit_gray_image_is_scaled_not_clipped(self, tmp_path):
+        ramp = self._ramp16()
+        Image.fromarray(ramp).save(tmp_path / "g16.png")  # PIL writes mode I;16 as a 16-bit gray PNG
+        img = ds.load_image(tmp_path / "g16.png")
+        expected = np.rint(ramp / 257).astype(np.uint8)
+        assert np.array_equal(to_uint8(img)[:, :, 0], expected)
+        assert 0.3 < float((img[0] > 0).float().mean()) < 0.7  # not all white
+
+    @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+    def test_every_mode_reads_the_same_picture(self, tmp_path, mode):
+        gray = np.tile(np.array([0, 255], np.uint8), (8, 4))  # 8x8 stripes, black and white
+        base = Image.fromarray(gray)
+        img = base.convert(mode) if mode != "I;16" else Image.fromarray(gray.astype(np.uint16) * 257)
+        img.save(tmp_path / "x.png")
+        back = to_uint8(ds.load_image(tmp_path / "x.png"))
+        assert np.array_equal(back[:, :, 0], gray) and np.array_equal(back[:, :, 2], gray), mode
+
+    def test_16_bit_edge_map_is_not_all_edges(self, tmp_path):
+        edges = np.zeros((16, 16), np.uint16)
+        edges[4, 2:14] = 65535
+        Image.fromarray(edges).save(tmp_path / "e16.png")
+        prim = ds.load_primitive(tmp_path / "e16.png")
+        assert prim.kind == "edges" and int(prim.edges.sum()) == 12
+
+    def test_float_image_is_refused(self, tmp_path):
+        Image.fromarray(np.zeros((8, 8), np.float32)).save(tmp_path / "f.tiff")
+        with pytest.raises(ValueError, match="f.tiff: floating-point images are not supported"):
+            ds.load_image(tmp_path / "f.tiff")
+
+    def test_nan_image_tensor_is_refused(self):
+        x = torch.zeros(3, 8, 8)
+        x[1, 2, 3] = float("nan")
+        with pytest.raises(ValueError, match="image holds NaN or infinite values"):
+            check_image(x)
+        with pytest.raises(ValueError, match="NaN"):
+            ds.load_pair(x)
+
+    def test_jpeg_and_png_by_suffix(self, tmp_path):
+        x = torch.rand(3, 16, 16) * 2 - 1
+        ds.save_image(tmp_path / "a.jpg", x)
+        ds.save_image(tmp_path / "a.png", x)
+        assert (tmp_path / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
+        assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+        with pytest.raises(ValueError, match="cannot write a .bmp file"):
+            ds.save_image(tmp_path / "a.bmp", x)
+
+
+def test_sample_regions_scale_with_the_working_size():
+    assert ds.sample_region("chelsea", "nose", (84, 128)) == (56, 60, 74, 84)
+    assert ds.sample_region("chelsea", "nose", (168, 256)) == (112, 120, 148, 168)
+    with pytest.raises(ValueError, match="sample 'chelsea' has no region 'tail'; its regions: nose, right_eye"):
+        ds.sample_region("chelsea", "tail", (84, 128))
+    with pytest.raises(ValueError, match="has no region 'nose'; its regions: none"):
+        ds.sample_region("coffee", "nose", (84, 128))
+
+
+def test_huge_photos_are_bounded_and_tiny_ones_refused():
+    big = torch.zeros(3, 1100, 2200)
+    with pytest.warns(ds.SizeAdjustedWarning, match="to 512x1024"):
+        pair = ds.load_pair(big, None, "edges", multiple=16)
+    assert pair.size == (512, 1024)
+    with pytest.raises(ValueError, match="is 20x30 pixels; a network that halves it 4 times needs at least 32"):
+        ds.load_pair(torch.zeros(3, 20, 30), None, "edges", multiple=16)
+    with pytest.raises(ValueError, match="multiple must be a positive integer"):
+        ds.load_pair(torch.zeros(3, 20, 30), None, "edges", multiple=0)
