@@ -1,8 +1,20 @@
+import json
+import signal
+import struct
 import subprocess
 import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+from PIL import Image
 
 import deepsim_lite as ds
 from deepsim_lite import cli
+from deepsim_lite.train import Trainer
 
 
 def test_primitives_command_writes_three_pngs(tmp_path, capsys):
@@ -12,6 +24,16 @@ def test_primitives_command_writes_three_pngs(tmp_path, capsys):
     ]
     assert "chelsea: 300x451" in capsys.readouterr().out
     assert ds.load_primitive(tmp_path / "chelsea_seg_edges.png").kind == "seg_edges"
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "deepsim_lite.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _one_error_line(r, expected: str) -> None:
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("deepsim-lite: note:")]
+    assert len(lines) == 1 and lines[0].startswith("deepsim-lite: error:") and expected in lines[0], r.stderr
 
 
 def test_error_is_one_line_and_exit_2(tmp_path):
@@ -24,3 +46,161 @@ def test_error_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("deepsim-lite: error:") and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+def test_cli_train_then_generate_round_trip(tmp_path):
+    img = ds.sample_path("coffee")
+    r = _cli("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "trained 4 steps" in r.stdout
+    prim = ds.load_model(tmp_path / "run")
+    pair = ds.load_pair(img, None, "seg_edges", 4, 32)
+    ds.save_primitive(tmp_path / "p.png", pair.primitive)
+    r = _cli("generate", str(tmp_path / "run" / "model.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "o.png"))
+    assert r.returncode == 0, r.stderr
+    out = ds.load_image(tmp_path / "o.png")
+    assert out.shape == (3, *prim.size)
+    # resuming a finished run is a no-op that still reports
+    r = _cli("train", "--resume", "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0 and "trained 4 steps" in r.stdout
+    # the same --out again without --resume is refused
+    r = _cli("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "use --resume" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing_checkpoint", "corrupt_checkpoint", "wrong_labels", "unknown_preset", "unwritable_out", "missing_image"],
+)
+def test_cli_errors_are_one_line_exit_2(tmp_path, case, small_pair):
+    if case in ("missing_checkpoint", "corrupt_checkpoint", "wrong_labels"):
+        ckpt = tmp_path / "model.pt"
+        if case == "corrupt_checkpoint":
+            ckpt.write_bytes(b"\x00" * 100)
+        if case == "wrong_labels":
+            trainer = Trainer(small_pair, TINY)
+            trainer.model().save(ckpt)
+        ds.save_primitive(tmp_path / "p.png", ds.Primitive(torch.arange(32 * 48).reshape(32, 48) % 12, None, 12))
+        r = _cli("generate", str(ckpt), str(tmp_path / "p.png"))
+        expected = {"missing_checkpoint": "does not exist", "corrupt_checkpoint": "not a readable checkpoint",
+                    "wrong_labels": "label map has label 11 but the model knows 8 labels"}[case]
+    elif case == "unknown_preset":
+        r = _cli("train", str(ds.sample_path("coffee")), "--preset", "huge")
+        expected = "unknown preset 'huge'; choose one of paper, lesson"
+    elif case == "unwritable_out":
+        (tmp_path / "file").write_text("x")
+        r = _cli("train", str(ds.sample_path("coffee")), "--max-side", "32", "--iterations", "1",
+                 "--out", str(tmp_path / "file" / "run"))
+        expected = "cannot create the run directory"
+    else:
+        r = _cli("train", str(tmp_path / "none.png"))
+        expected = "none.png does not exist"
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("deepsim-lite: note:")]
+    assert len(lines) == 1 and lines[0].startswith("deepsim-lite: error:") and expected in lines[0], r.stderr
+
+
+def test_cli_knn_distances_only(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "deepsim_lite.cli", "knn", "--model", "none", "--n-aug", "3",
+                        "--features", "raw", "--scale", "1", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "knn.json").read_text())
+    assert s["features"] == "raw-patches-16px" and s["n_aug"] == 3
+    assert s["mean_1nn_with_tps"] <= s["mean_1nn_without_tps"] and "mean 1-NN distance" in r.stdout
+    assert (tmp_path / "knn.png").is_file()
+    r = subprocess.run([sys.executable, "-m", "deepsim_lite.cli", "knn", "--train", str(tmp_path / "none.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "none.png does not exist" in r.stderr
+
+
+def test_demo_edit_file_is_reproducible():
+    shipped = ds.load_primitive(ds.data.data_dir() / cli.DEMO_EDIT_FILE, "seg_edges")
+    pair = cli.demo_pair()
+    assert cli.demo_edit(pair)["box"] == (56, 60, 74, 84)  # the nose, at the lesson size 84x128
+    fresh = ds.edits.move_region(pair.primitive, **cli.demo_edit(pair))
+    assert shipped.size == fresh.size and torch.equal(shipped.edges, fresh.edges)
+    off = ~fresh.edges
+    assert torch.equal(shipped.labels[off], fresh.labels[off])
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["train", "IMG", "--iterations", "0"], "train: argument --iterations: must be at least 1, got 0"),
+    (["train", "IMG", "--max-side", "-5"], "train: argument --max-side: must be at least 8, got -5"),
+    (["train", "IMG", "--max-side", "3"], "must be at least 8, got 3"),
+    (["train", "IMG", "--seed", "x"], "argument --seed: expected an integer, got 'x'"),
+    (["bench", "video", "--frames", "-1"], "argument --frames: must be at least 2, got -1"),
+    (["knn", "--scale", "0"], "argument --scale: must be a finite number > 0, got 0"),
+    (["knn", "--features", "sift"], "argument --features: invalid choice: 'sift'"),
+    (["train", "--resume", "--iterations", "5"], "--resume continues the run as it was configured and honours "
+                                                 "only --out, --device, --quiet; drop --iterations"),
+    (["train", "--resume", "IMG", "--preset", "paper"], "drop IMAGE, --preset"),
+    (["train"], "train needs an IMAGE"),
+])
+def test_bad_options_are_one_line(tmp_path, args, expected):
+    r = _cli(*[str(ds.sample_path("coffee")) if a == "IMG" else a for a in args], "--out", str(tmp_path / "o")) \
+        if args[0] != "bench" and args[0] != "knn" else _cli(*args)
+    _one_error_line(r, expected)
+
+
+def test_too_small_huge_and_bomb_images_are_one_line(tmp_path):
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(tmp_path / "tiny.png")
+    _one_error_line(_cli("train", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "a")),
+                    "tiny is 5x7 pixels; a network that halves it 2 times needs at least 8 per side")
+    # a PNG whose header claims 20000 x 20000 pixels: refused before anything is decoded
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0)
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    _one_error_line(_cli("train", str(tmp_path / "bomb.png"), "--out", str(tmp_path / "b")),
+                    "bomb.png is too large to read")
+
+
+def test_generate_writes_the_format_its_suffix_names(tmp_path, small_pair):
+    Trainer(small_pair, TINY).model().save(tmp_path / "m.pt")
+    ds.save_primitive(tmp_path / "p.png", small_pair.primitive)
+    r = _cli("generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "x.jpg"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
+    _one_error_line(_cli("generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png"), "--out",
+                         str(tmp_path / "x.gif")), "cannot write a .gif file; name it .png, .jpg or .jpeg")
+
+
+def test_primitives_out_stays_inside_the_folder(tmp_path):
+    (tmp_path / "inside").mkdir()
+    assert cli.main(["primitives", "--out", str(tmp_path / "inside")]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["inside"]
+    assert (tmp_path / "inside" / "chelsea_nose_up_seg_edges.png").is_file()
+
+
+def test_demo_never_deletes_what_it_did_not_write(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    _one_error_line(_cli("demo", "--out", str(tmp_path), "--iterations", "2", "--quiet"),
+                    "holds files the demo did not write (notes.txt)")
+    assert (run / "notes.txt").read_text() == "mine"
+    (run / "notes.txt").unlink()
+    for _ in range(2):  # a previous demo's run folder is replaced
+        r = _cli("demo", "--out", str(tmp_path), "--iterations", "2", "--quiet")
+        assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["iterations"] == 2
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2]
+
+
+def test_ctrl_c_during_train_saves_says_how_to_resume_and_exits_130(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "deepsim_lite.cli", "train", str(ds.sample_path("coffee")),
+                             "--max-side", "32", "--iterations", "100000", "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "config.json").exists() and time.time() < deadline:  # training has started
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "-> " not in stdout and not (out / "model.pt").exists()
+    assert f"continue with: deepsim-lite train --resume --out {out}" in stderr
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] > 0

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import deepsim_lite as ds
 from deepsim_lite import edits
+from deepsim_lite.primitives import Primitive
 
 
 def _prim():
@@ -57,16 +58,6 @@ def test_errors():
         edits.move_region(_prim(), (5, 5, 10, 10), 40, 0)
     with pytest.raises(ValueError, match="unknown fill"):
         edits.move_region(_prim(), (5, 5, 10, 10), 1, 1, fill="zero")
-
-
-def test_demo_edit_file_is_reproducible():
-    from deepsim_lite import cli
-
-    shipped = ds.load_primitive(ds.data.data_dir() / cli.DEMO_EDIT_FILE, "seg_edges")
-    fresh = edits.move_region(cli.demo_pair().primitive, **cli.DEMO_EDIT)
-    assert shipped.size == fresh.size and torch.equal(shipped.edges, fresh.edges)
-    off = ~fresh.edges
-    assert torch.equal(shipped.labels[off], fresh.labels[off])
 
 
 def test_move_component_moves_only_the_connected_object():
@@ -175,3 +166,10 @@ def test_remove_mask_removes_the_object_and_its_edges():
     assert torch.all(r.labels[obj] == 1)
     with pytest.raises(ValueError, match="mask must be an"):
         edits.remove_mask(p, obj[:5])
+
+
+def test_brush_radius_is_bounded_by_the_primitive():
+    p = Primitive(torch.zeros(20, 30, dtype=torch.long), None, 2)
+    assert bool(edits.paint_disc(p, 10, 15, 30, 1).labels.eq(1).all())  # radius = the longer side: allowed
+    with pytest.raises(ValueError, match="brush radius 5000 is larger than the 20x30 primitive; use at most 30"):
+        edits.paint_disc(p, 10, 15, 5000, 1)
