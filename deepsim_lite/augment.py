@@ -155,23 +155,18 @@ def augment_pair(
         raise ValueError(f"image must have 3 channels, got {tuple(image.shape)}")
     b, _, h, w = img.shape
 
-    kind = "tensor"
     if isinstance(primitive, Primitive):
-        kind, prim_obj = "primitive", primitive
-        prim = encode(primitive, img.device)
-    elif isinstance(primitive, torch.Tensor) and primitive.ndim in (2, 3) and not primitive.is_floating_point():
-        kind = "labels" if primitive.dtype != torch.bool else "edges"
-        if kind == "labels" and padding == "zeros":
-            raise ValueError("padding='zeros' would put label 0 outside the image; use 'reflection' or 'border'")
-        prim = primitive.to(img.device, torch.float32)
-        prim = prim[:, None] if prim.ndim == 3 else prim[None]
+        form, prim = "primitive", encode(primitive, img.device)
     elif isinstance(primitive, torch.Tensor) and primitive.is_floating_point():
-        prim = primitive
+        form, prim = "tensor", primitive
+    elif isinstance(primitive, torch.Tensor) and primitive.ndim in (2, 3):
+        form = "edges" if primitive.dtype == torch.bool else "labels"
+        if form == "labels" and padding == "zeros":
+            raise ValueError("padding='zeros' would put label 0 outside the image; use 'reflection' or 'border'")
+        prim = primitive.to(img.device, torch.float32).unsqueeze(-3)  # (H, W) -> (1, H, W); (N, H, W) -> (N, 1, H, W)
     else:
         raise ValueError(f"primitive must be a Primitive or a tensor, got {type(primitive).__name__}")
-    prim = _as_batch(prim, b, "primitive")
-    if prim.shape[0] == 1 and b > 1:
-        prim = prim.expand(b, -1, -1, -1)
+    prim = _as_batch(prim, b, "primitive")  # also repeats a single primitive over the B copies
     if prim.shape[0] != b or prim.shape[-2:] != (h, w):
         raise ValueError(
             f"primitive {tuple(prim.shape)} does not match image {tuple(img.shape)}: same N, H and W needed"
@@ -182,10 +177,10 @@ def augment_pair(
     img_out = warp(img, grid, "bilinear", padding)
     prim_out = warp(prim.to(img.dtype), grid, "nearest", padding)
 
-    if kind == "primitive":
-        return img_out, [decode(p, prim_obj.n_labels, prim_obj.has_edges) for p in prim_out]
-    if kind == "labels":
+    if form == "primitive":
+        return img_out, [decode(p, primitive.n_labels, primitive.has_edges) for p in prim_out]
+    if form == "labels":
         return img_out, prim_out[:, 0].round().long()
-    if kind == "edges":
+    if form == "edges":
         return img_out, prim_out[:, 0] > 0.5
     return img_out, prim_out

@@ -89,6 +89,88 @@ class TestAugmentPair:
             augment.augment_pair(torch.zeros(1, 8, 8), torch.zeros(8, 8, dtype=torch.long))
 
 
+def _identity_and_mirror(h, w, dtype=torch.float32):
+    """Grids ``(2, H, W, 2)``: copy 0 the identity, copy 1 a left-right mirror; both map pixels onto pixels."""
+    g = tps.pixel_grid(h, w, dtype=dtype)
+    return torch.stack([g, g * torch.tensor([-1.0, 1.0], dtype=dtype)])
+
+
+def _both(x):
+    """What those two grids must make of a map ``x`` (..., H, W): ``(2, ..., H, W)``."""
+    return torch.stack([x, x.flip(-1)])
+
+
+class TestPrimitiveForms:
+    """Each accepted primitive form comes back in the form it came in, warped exactly like the image."""
+
+    @pytest.mark.parametrize(
+        "form",
+        ["labels", "labels_uint8", "edges", "encoded", "encoded_n1", "primitive"],
+    )
+    def test_single_pair_broadcast_over_batch(self, cat_small, form):
+        prim = cat_small.primitive
+        given = {
+            "labels": prim.labels,
+            "labels_uint8": prim.labels.to(torch.uint8),
+            "edges": prim.edges,
+            "encoded": ds.encode(prim),
+            "encoded_n1": ds.encode(prim)[None],
+            "primitive": prim,
+        }[form]
+        grid = _identity_and_mirror(*prim.size)
+        img, out = augment.augment_pair(cat_small.image, given, batch=2, grid=grid)
+        assert img.shape == (2, 3, *prim.size)
+        assert torch.allclose(img, _both(cat_small.image), atol=1e-5)
+        if form == "primitive":
+            assert isinstance(out, list) and len(out) == 2
+            assert out[0] == prim
+            assert out[1] == ds.Primitive(prim.labels.flip(-1), prim.edges.flip(-1), prim.n_labels)
+        elif form in ("labels", "labels_uint8"):
+            assert out.dtype == torch.int64 and torch.equal(out, _both(prim.labels))
+        elif form == "edges":
+            assert out.dtype == torch.bool and torch.equal(out, _both(prim.edges))
+        else:
+            assert out.dtype == torch.float32 and torch.equal(out, _both(ds.encode(prim)))
+
+    def test_batch_size_comes_from_the_image_without_batch(self, cat_small):
+        imgs = torch.stack([cat_small.image, -cat_small.image])
+        grid = _identity_and_mirror(*cat_small.primitive.size)
+        img, out = augment.augment_pair(imgs, cat_small.primitive.labels, grid=grid)
+        assert torch.allclose(img, torch.stack([imgs[0], imgs[1].flip(-1)]), atol=1e-5)
+        assert torch.equal(out, _both(cat_small.primitive.labels))
+
+    def test_batch_of_pairs_keeps_each_primitive(self, cat_small):
+        prim = cat_small.primitive
+        imgs = torch.stack([cat_small.image, -cat_small.image])
+        grid = _identity_and_mirror(*prim.size)
+        labels = torch.stack([prim.labels, prim.labels.flip(0)])  # (N, H, W): two different label maps
+        edges = torch.stack([prim.edges, ~prim.edges])
+        enc = torch.stack([ds.encode(prim), 1 - ds.encode(prim)])  # (N, C_p, H, W)
+        _, lab = augment.augment_pair(imgs, labels, grid=grid)
+        _, edg = augment.augment_pair(imgs, edges, grid=grid)
+        _, out = augment.augment_pair(imgs, enc, grid=grid)
+        assert lab.dtype == torch.int64 and torch.equal(lab, torch.stack([labels[0], labels[1].flip(-1)]))
+        assert edg.dtype == torch.bool and torch.equal(edg, torch.stack([edges[0], edges[1].flip(-1)]))
+        assert torch.equal(out, torch.stack([enc[0], enc[1].flip(-1)]))
+
+    def test_encoded_primitive_takes_the_image_dtype(self, cat_small):
+        x = ds.encode(cat_small.primitive)
+        grid = _identity_and_mirror(*x.shape[1:], dtype=torch.float64)
+        img, out = augment.augment_pair(cat_small.image.double(), x, batch=2, grid=grid)
+        assert img.dtype == out.dtype == torch.float64 and torch.equal(out, _both(x).double())
+
+    def test_rejected_forms(self, cat_small):
+        image, labels = cat_small.image, cat_small.primitive.labels
+        with pytest.raises(ValueError, match="primitive must be a Primitive or a tensor, got ndarray"):
+            augment.augment_pair(image, labels.numpy())
+        with pytest.raises(ValueError, match="primitive must be a Primitive or a tensor, got Tensor"):
+            augment.augment_pair(image, labels[None, None])  # an integer tensor must be (H, W) or (N, H, W)
+        with pytest.raises(ValueError, match=r"primitive must be \(C, H, W\) or \(N, C, H, W\)"):
+            augment.augment_pair(image, labels.float())  # a float tensor is an encoded primitive
+        with pytest.raises(ValueError, match="same N, H and W needed"):  # 2 images, 3 primitives
+            augment.augment_pair(image.expand(2, -1, -1, -1), ds.encode(cat_small.primitive).expand(3, -1, -1, -1))
+
+
 class TestCropFlip:
     def test_crop_stays_inside_and_flips(self):
         cfg = augment.CropFlip(min_scale=0.5, flip_p=0.5)

@@ -61,12 +61,28 @@ class TestFit:
         assert torch.allclose(tps.tps_eval(far, pts), _affine_basis(pts) @ lstsq, atol=1e-5)
 
     @settings(max_examples=30, deadline=None)
-    @given(seeds, batches, n_ctrl)
-    def test_bending_energy_nonnegative_and_zero_only_for_affine(self, seed, b, n):
+    @given(seeds, batches, n_ctrl, lams, st.floats(1e-3, 1.0))
+    def test_bending_energy_nonnegative_and_zero_only_for_affine(self, seed, b, n, lam, amp):
         src = _points(seed, b, n)
-        dst = src + _points(seed + 1, b, n, 0.2)
-        e = tps.bending_energy(tps.fit_tps(src, dst))
-        assert torch.all(e > 0)
+        a = torch.randn(b, 2, 2, generator=torch.Generator().manual_seed(seed), dtype=f64)
+        t = torch.randn(b, 1, 2, generator=torch.Generator().manual_seed(seed + 7), dtype=f64)
+        dst = src @ a.transpose(1, 2) + t
+        # affine targets: nothing bends, whatever lam
+        e_affine = tps.bending_energy(tps.fit_tps(src, dst, lam))
+        assert e_affine.shape == (b,) and torch.all(e_affine.abs() < 1e-12)
+        # targets off the affine map: a random displacement minus its least-squares affine part, norm amp
+        p = torch.cat([torch.ones_like(src[..., :1]), src], -1)  # rows [1, x, y]
+        v = _points(seed + 1, b, n)
+        v = v - p @ torch.linalg.lstsq(p, v).solution
+        v = v / v.norm(dim=(1, 2), keepdim=True)
+        e1, e2 = (tps.bending_energy(tps.fit_tps(src, dst + k * amp * v, lam)) for k in (1, 2))
+        assert torch.all(e1 > 0)
+        assert torch.allclose(e2, 4 * e1, rtol=1e-6, atol=0)  # quadratic in the departure from affine
+        # A theory bound, not the code's formula: interpolating (lam = 0) with Pᵀv = 0 gives w = Q (QᵀKQ)⁻¹ Qᵀv (Q an
+        # orthonormal basis of {x: Pᵀx = 0}), so J = 16π vᵀQ (QᵀKQ)⁻¹ Qᵀv >= 16π |v|² / ‖K‖ with
+        # ‖K‖ <= n·max|U| = n·8 ln 8 for points in [-1, 1]² (r² <= 8).
+        e0 = tps.bending_energy(tps.fit_tps(src, dst + amp * v, 0.0))
+        assert torch.all(e0 >= 16 * math.pi * amp**2 / (n * 8 * math.log(8)))
 
     def test_bending_energy_equals_the_integral(self):
         # J = ∬ f_xx² + 2 f_xy² + f_yy², by finite differences over a large square: 16π wᵀKw.
