@@ -13,12 +13,12 @@ def test_lsgan_targets():
 
 
 def test_feature_matching_zero_for_identical_and_weighted():
-    d = nets.MultiscaleDiscriminator(6, ndf=8, n_layers=2, num_D=2)
+    d = nets.MultiscaleDiscriminator(6, ndf=8, n_layers_d=2, num_d=2)
     x = torch.randn(1, 6, 32, 32)
     a = d(x)
     assert losses.feature_matching_loss(a, a).item() == 0.0
     b = [[f + 1 for f in scale] for scale in a]  # every feature off by exactly 1
-    # per scale: (n_layers + 1) feature maps, each weight 4/(n_layers+1)/num_D -> total 4
+    # per scale: (n_layers_d + 1) feature maps, each weight 4/(n_layers_d+1)/num_d -> total 4
     assert losses.feature_matching_loss(a, b).item() == pytest.approx(4.0, rel=1e-5)
 
 
@@ -45,23 +45,3 @@ def test_missing_weights_fall_back_with_one_warning_and_a_label(tmp_path, monkey
     assert losses.perceptual_loss(False) == (None, "off")
     with pytest.raises(FileNotFoundError, match="not cached"):
         features.vgg19_features("imagenet")
-
-
-def test_cached_weights_path_follows_torch_home(tmp_path, monkeypatch):
-    from torchvision.models import VGG19_Weights
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    path = features.cached_weights_path(VGG19_Weights.IMAGENET1K_V1)
-    assert path.startswith(str(tmp_path)) and path.endswith(".pth")
-    assert not features.vgg19_cached()
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    open(path, "wb").write(b"not a checkpoint")
-    assert features.vgg19_cached()
-    with pytest.raises(ValueError, match="cached vgg19 weights at .* are unreadable"):
-        features.vgg19_features("auto")
-
-
-def test_random_backbone_is_seeded_and_labelled():
-    a, b = features.vgg19_features("random", seed=1), features.vgg19_features("random", seed=1)
-    assert a.label == "vgg19[random-init]" and not a.pretrained
-    assert torch.equal(a.net[0].weight, b.net[0].weight)

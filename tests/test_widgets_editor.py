@@ -1,0 +1,181 @@
+"""PrimitiveEditor (widgets/editor.py) without a browser, driven by the messages ipycanvas's front end sends
+(mouse and key events in canvas pixels)."""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from _widgets import Recorder, _prim
+from PIL import Image
+
+import deepsim_lite as ds
+from deepsim_lite import edits
+from deepsim_lite.primitives import Primitive
+from deepsim_lite.widgets import PrimitiveEditor, as_renderer
+from deepsim_lite.widgets import editor as editor_module
+
+
+def _canvas_msg(editor: PrimitiveEditor, event: str, **content) -> None:
+    """What ipycanvas's JavaScript sends for a mouse or key event on the top canvas layer."""
+    editor.canvas._canvases[-1]._handle_frontend_event(None, {"event": event, **content}, [])
+
+
+def _drag(editor: PrimitiveEditor, pts: list[tuple[float, float]]) -> None:
+    """(y, x) primitive points -> mouse events at the centres of those pixels in canvas coordinates."""
+    xy = [((x + 0.5) * editor._zx, (y + 0.5) * editor._zy) for y, x in pts]
+    _canvas_msg(editor, "mouse_down", x=xy[0][0], y=xy[0][1])
+    for x, y in xy[1:]:
+        _canvas_msg(editor, "mouse_move", x=x, y=y)
+    _canvas_msg(editor, "mouse_up", x=xy[-1][0], y=xy[-1][1])
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_canvas_events_edit_and_generate_renders_the_edit():
+    p = _prim()
+    rec = Recorder(p)
+    ed = PrimitiveEditor(rec, p, image=torch.zeros(3, 32, 48), display_size=192)
+    assert (ed.canvas.width, ed.canvas.height) == (192, 128) and ed._zx == ed._zy == 4
+    assert len(rec.calls) == 1 and rec.calls[0] is p  # the first render shows the training primitive
+    assert np.array_equal(_decode_png(ed.output_view.value), ed.output_rgb)
+    assert "rendered 32&times;48" in ed.status.value
+
+    ed.palette[1].click()
+    assert ed.state.label == 1 and ed.palette[1].layout.border.startswith("3px")
+    ed.size_slider.value = 1
+    _drag(ed, [(20, 4), (20, 12), (20, 20)])
+    assert ed.primitive == edits.paint_stroke(p, [(20.5, 4.5), (20.5, 12.5), (20.5, 20.5)], 1, 1)
+    assert "press Generate" in ed.status.value and not ed.undo_button.disabled
+
+    ed.generate_button.click()
+    assert rec.calls[-1] is ed.primitive and torch.equal(ed.output, rec.model.generate(ed.primitive))
+    assert np.array_equal(_decode_png(ed.output_view.value), ed.output_rgb)
+
+    _canvas_msg(ed, "key_down", key="z", shift_key=False, ctrl_key=True, meta_key=False)
+    assert ed.primitive == p and ed.undo_button.disabled and not ed.redo_button.disabled
+    ed.redo_button.click()
+    assert ed.primitive.labels[20, 12] == 1
+    ed.reset_button.click()
+    assert ed.primitive == p
+
+
+def test_tool_widgets_and_state_stay_in_sync():
+    ed = PrimitiveEditor(None, _prim())
+    assert ed.tools.options == tuple((label, t) for t, (label, _, _) in editor_module._TOOL_TEXT.items())
+    assert ed.generate_button.disabled and ed.status.value == "no model: editing only"
+    ed.tools.value = "lasso"
+    assert ed.state.tool == "lasso"
+    _canvas_msg(ed, "key_down", key="p", shift_key=False, ctrl_key=False, meta_key=False)
+    assert ed.tools.value == "pencil"
+    ed.palette[2].click()  # picking a colour goes back to the brush
+    assert ed.tools.value == "brush" and ed.state.label == 2
+    ed.mode.value = "copy"
+    ed.fill.value = "background"
+    assert ed.state.copy and ed.state.fill == "background"
+    ed.size_slider.value = 7
+    assert ed.state.radius == 7
+    _canvas_msg(ed, "key_down", key="]", shift_key=False, ctrl_key=False, meta_key=False)
+    assert ed.size_slider.value == 8
+
+
+def test_selection_moved_off_the_canvas_reports_in_the_status():
+    p = _prim()
+    ed = PrimitiveEditor(None, p, display_size=96)
+    ed.tools.value = "rect"
+    _drag(ed, [(8, 8), (15, 15)])
+    _drag(ed, [(10, 10), (10, 200)])  # the pointer went far past the canvas edge
+    assert "entirely outside the 32x48 primitive" in ed.status.value
+    assert ed.primitive == p and ed.state.drag is None
+
+
+def test_save_writes_pngs_that_load_back(tmp_path):
+    p = _prim()
+    ed = PrimitiveEditor(Recorder(p), p)
+    ed.apply(edits.move_region, (8, 8, 16, 16), 0, 12)
+    ed.save_path.value = str(tmp_path / "edit1")
+    ed.save_button.click()
+    assert "saved" in ed.status.value
+    back = ds.load_primitive(tmp_path / "edit1" / "primitive.png", "seg_edges", n_labels=3)
+    assert back.edges.equal(ed.primitive.edges)
+    off = ~ed.primitive.edges  # under an edge the PNG stores the edge index, not the label
+    assert torch.equal(back.labels[off], ed.primitive.labels[off])
+    assert not ed.state.stale  # saving rendered the edit first
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "edit1" / "output.png")), ed.output_rgb)
+
+
+def test_auto_regenerate_is_debounced():
+    p = _prim()
+    rec = Recorder(p)
+    ed = PrimitiveEditor(rec, p, auto=True, debounce_s=0.05)
+    for x in (4, 10, 16):  # three quick edits
+        ed.apply(edits.paint_disc, 20, x, 1, 1)
+    assert len(rec.calls) == 1
+    deadline = time.monotonic() + 5
+    while len(rec.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.15)
+    assert len(rec.calls) == 2 and rec.calls[-1] is ed.primitive and not ed.state.stale
+
+
+def test_as_renderer_checks_the_model_against_the_primitive(tmp_path):
+    p = _prim()
+    rec = Recorder(p)
+    with pytest.raises(ValueError, match="trained on a 3 labels \\+ edges primitive .*got 3 labels$"):
+        as_renderer(rec.model, p.replace(edges=None))
+    small = ds.Primitive(p.labels[:16, :24].contiguous(), p.edges[:16, :24].contiguous(), 3)
+    with pytest.raises(ValueError, match="the primitive is 16x24 but the model was trained at 32x48"):
+        as_renderer(rec.model, small)
+    with pytest.raises(ValueError, match="takes 4 input channels but the primitive encodes to 3"):
+        as_renderer(rec.model.generator, p.replace(edges=None))
+    with pytest.raises(FileNotFoundError, match="does not exist; check the path"):
+        as_renderer(str(tmp_path / "nope.pt"), p)
+    with pytest.raises(ValueError, match="expected a trained DeepSIMModel, a generator, a model path or a callable"):
+        as_renderer(42, p)
+    # a bare generator and a saved model render what the model renders
+    rec.model.save(tmp_path / "model.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expected = rec.model.generate(p)
+        assert torch.allclose(as_renderer(rec.model.generator, p)(p), expected)
+        assert torch.allclose(as_renderer(tmp_path / "model.pt", p)(p), expected)
+
+
+def test_bad_editor_input_gets_one_line_errors(tmp_path):
+    p = _prim()
+    with pytest.raises(ValueError, match="the training image is 16x16 but the primitive is 32x48 \\(HxW\\)"):
+        PrimitiveEditor(None, p, image=torch.zeros(3, 16, 16))
+    with pytest.raises(ValueError, match=r"training image values must lie in \[-1, 1\]"):
+        PrimitiveEditor(None, p, image=torch.full((3, 32, 48), 255.0))
+    with pytest.raises(ValueError, match="use 16 to 4096"):
+        PrimitiveEditor(None, p, display_size=0)
+    with pytest.raises(ValueError, match="expected a Primitive to edit, got ndarray"):
+        PrimitiveEditor(None, p.labels.numpy())
+    (tmp_path / "taken").write_text("x")
+    ed = PrimitiveEditor(None, p, image=np.zeros((32, 48, 3), np.uint8))
+    with pytest.raises(ValueError, match="it is a file; give a folder"):
+        ed.save(tmp_path / "taken")
+    ed.save_path.value = str(tmp_path / "taken")
+    ed.save_button.click()
+    assert "save failed: cannot save into" in ed.status.value
+    assert ed.save(tmp_path / "new" / "dir") == {"primitive": tmp_path / "new" / "dir" / "primitive.png"}
+
+
+def test_status_line_escapes_error_text(tmp_path):
+    p = Primitive(torch.zeros(16, 16, dtype=torch.long), torch.zeros(16, 16, dtype=torch.bool), 2)
+
+    def failing(_):
+        raise RuntimeError("<img src=x onerror=alert(1)>")
+
+    ed = PrimitiveEditor(None, p)
+    ed.state.render = failing
+    ed._generate_clicked()  # the button swallows the error after showing it
+    assert "<img" not in ed.status.value and "&lt;img src=x" in ed.status.value
+    with pytest.raises(ValueError, match="use 16 to 4096"):
+        PrimitiveEditor(None, p, display_size=100_000)
