@@ -133,12 +133,12 @@ def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
 
         # rectangle-select the nose and drag the selection 6 pixels up: the paper's "lift the nose" (Fig. 1)
         editor.locator(".widget-toggle-button", has_text="rect").click()
-        scale = h / 84  # the nose box is given for the 84x128 lesson image
+        scale = h / 84  # the lift is given for the 84x128 lesson image
 
         def at(y: float, x: float) -> tuple[float, float]:
             return box["x"] + (x + 0.5) * zoom, box["y"] + (y + 0.5) * zoom
 
-        ny0, nx0, ny1, nx1 = (round(v * scale) for v in (56, 60, 74, 84))
+        ny0, nx0, ny1, nx1 = ds.sample_region("chelsea", "nose", (h, w))
         canvas_before = _shot(canvas)
         page.mouse.move(*at(ny0, nx0))
         page.mouse.down()
