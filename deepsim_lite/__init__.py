@@ -9,9 +9,8 @@ The way from photo to edited photo, one module each: :mod:`data` (load a pair), 
 :mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing).
 """
 
-from importlib import metadata as _metadata
-
 from . import augment, edits, extract, nets, tps, viz
+from ._version import __version__
 from .augment import CropFlip, augment_pair
 from .cache import cache_dir, cached_model
 from .config import PRESETS, TrainConfig
@@ -38,12 +37,8 @@ from .tps import Omega
 from .train import fit, resume
 from .viz import make_grid, show
 
-try:
-    __version__ = _metadata.version("deepsim-lite")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+source"
-
 __all__ = [
+    "__version__",
     "KINDS",
     "PRESETS",
     "SAMPLES",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -32,17 +33,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, before any thread runs
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -51,8 +55,19 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    """Write ``obj`` as indented JSON atomically (non-finite floats are refused, not written as NaN)."""
-    write_text(path, json.dumps(obj, indent=2, allow_nan=False))
+    """Write ``obj`` as indented, standard JSON atomically: a NaN or infinite float (a correlation of a
+    constant map, the PSNR of identical images) is written as ``null``, never as the non-JSON ``NaN``."""
+    write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False))
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def png_bytes(rgb: np.ndarray | Image.Image, fast: bool = False) -> bytes:

@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
 import torch
 
 from ._image import to_uint8
+from ._version import __version__
 from .config import TrainConfig
 from .data import Pair, load_sample
 from .model import CHECKPOINT_VERSION, DeepSIMModel, load_model
@@ -39,13 +39,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepsim-lite"
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version("deepsim-lite")
-    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-        return "source"
-
-
 def cache_key(pair: Pair, config: TrainConfig) -> str:
     """20 hex digits of a hash of what the trained weights depend on."""
     h = hashlib.sha256()
@@ -53,20 +46,28 @@ def cache_key(pair: Pair, config: TrainConfig) -> str:
     h.update(json.dumps(maths, sort_keys=True).encode())
     h.update(to_uint8(pair.image).tobytes())
     h.update(encode(pair.primitive).numpy().tobytes())
-    h.update(f"v{CHECKPOINT_VERSION}-{_package_version()}".encode())
+    h.update(f"v{CHECKPOINT_VERSION}-{__version__}".encode())
     return h.hexdigest()[:20]
 
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock on ``<path>.lock`` (POSIX ``flock``; no lock where that does not exist)."""
+    """An exclusive lock on ``<path>.lock`` (POSIX ``flock``; no lock where that does not exist).
+
+    A process that has to wait says so. The small ``.lock`` files stay in the cache on purpose:
+    deleting one while another process waits on it would let a third process train the same model.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
     with open(path.with_name(path.name + ".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"deepsim-lite: waiting for another process that is training {path.name}", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:

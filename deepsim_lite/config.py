@@ -68,7 +68,7 @@ class TrainConfig:
     seed: int = 0  # seeds network initialisation (seed) and the warp stream (seed + 1)
     # --- engineering (no effect on the maths)
     device: str = "auto"  # "auto" (cuda > mps > cpu) | "cuda" | "mps" | "cpu"
-    amp: bool = True  # bf16 autocast, CUDA only
+    amp: bool | None = None  # bf16 autocast: None = on CUDA only; True = on any device (the CPU too); False = off
     compile: bool = False  # torch.compile generator and discriminator
     compile_mode: str = "default"  # torch.compile mode: "default" | "reduce-overhead" (CUDA graphs) | "max-autotune"
     channels_last: bool | None = None  # NHWC memory format, CUDA at batch >= 2 only (wrong gradients elsewhere)
@@ -87,7 +87,7 @@ class TrainConfig:
         for name in ("ngf", "n_blocks", "ndf", "n_layers_d", "num_d", "batch_size", "iterations", "log_every",
                      "checkpoint_every", "n_segments"):
             _int_at_least(name, getattr(self, name), 1)
-        for name in ("n_downsample", "preview_every", "n_blocks"):
+        for name in ("n_downsample", "preview_every"):
             _int_at_least(name, getattr(self, name), 0)
         if self.n_downsample > 8:
             raise ValueError(f"n_downsample must be at most 8 (sides multiples of 256), got {self.n_downsample}")
@@ -106,6 +106,9 @@ class TrainConfig:
             _finite_at_least(name, value, 0.0)
             if value > 1 or (name != "decay_start" and value == 1):
                 raise ValueError(f"{name} must lie in [0, 1{']' if name == 'decay_start' else ')'}, got {value}")
+        for name in ("amp", "channels_last", "fused_adam"):
+            if getattr(self, name) not in (None, True, False):
+                raise ValueError(f"{name} must be True, False or None, got {getattr(self, name)!r}")
         if not isinstance(self.omega, Omega) or not isinstance(self.crop, CropFlip):
             raise ValueError("omega must be a tps.Omega and crop an augment.CropFlip")
 
@@ -134,6 +137,9 @@ class TrainConfig:
         d = dict(d)
         if "primitive" in d and "primitive_kind" not in d:  # files written before 0.2
             d["primitive_kind"] = d.pop("primitive")
+            d["amp"] = False if d.get("amp") is False else None  # 0.1's amp=True meant "on CUDA only"
+        if "lambda_fallback_l1" not in d:  # before 0.2 the L1 fallback was weighted by lambda_vgg
+            d["lambda_fallback_l1"] = d.get("lambda_vgg", 10.0)
         d["omega"] = Omega(**d["omega"])
         d["crop"] = CropFlip(**d["crop"])
         known = {f.name for f in dataclasses.fields(cls)}

@@ -160,10 +160,10 @@ def _gray_levels(img: Image.Image) -> tuple[np.ndarray, int]:
     arr = np.array(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return arr.astype(np.int64), 65535
-    if img.mode == "I":  # PNG reads 16-bit gray as 32-bit "I"; anything above 16 bits is not a picture
+    if img.mode == "I":  # 16-bit PGM, older Pillow's 16-bit PNG, 32-bit TIFF: read as 16-bit, never by content
         if arr.min() < 0 or arr.max() > 65535:
             raise ValueError(f"32-bit gray values in [{arr.min()}, {arr.max()}]; save the image with 8 or 16 bits")
-        return arr.astype(np.int64), 65535 if arr.max() > 255 or img.info.get("bits", 8) > 8 else 255
+        return arr.astype(np.int64), 65535
     if img.mode == "F":
         raise ValueError("floating-point images are not supported; save an 8- or 16-bit PNG")
     return np.array(img.convert("L")).astype(np.int64), 255

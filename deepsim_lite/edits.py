@@ -16,6 +16,7 @@ Vacated areas are filled according to ``fill``:
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import cv2
@@ -234,9 +235,10 @@ def stroke_mask(points: list[tuple[float, float]], radius: int, size: tuple[int,
         raise ValueError("a stroke needs at least one (y, x) point")
     if radius < 0:
         raise ValueError(f"brush radius must be >= 0, got {radius}")
-    if radius > max(size):  # a larger brush paints nothing more, only costs time (the canvas grows with it)
-        raise ValueError(f"brush radius {radius} is larger than the {size[0]}x{size[1]} primitive; use at most "
-                         f"{max(size)}")
+    limit = math.ceil(math.hypot(*size))  # the diagonal: a larger brush paints nothing more, only costs time
+    if radius > limit:
+        raise ValueError(f"brush radius {radius} is larger than the {size[0]}x{size[1]} primitive's diagonal; "
+                         f"use at most {limit}")
     pad = int(radius) + 1  # room for a brush centred just outside the frame
     h, w = size
     canvas = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)

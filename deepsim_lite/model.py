@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import warnings
@@ -28,12 +29,39 @@ from .data import SizeAdjustedWarning, resize_pair
 from .nets import GlobalGenerator
 from .primitives import Primitive, decode, encode
 
-__all__ = ["DeepSIMModel", "build_generator", "render", "load_model", "read_checkpoint", "CHECKPOINT_VERSION",
+__all__ = ["DeepSIMModel", "build_generator", "render", "load_model", "read_checkpoint", "add_checksum",
+           "CHECKPOINT_VERSION",
            "MODEL_FORMAT", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_VERSION = 2  # 2: weights_only-safe files, "format" key, config.primitive_kind
 MODEL_FORMAT = "deepsim-lite model"  # a generator and its metadata (model.pt, cache entries)
 CHECKPOINT_FORMAT = "deepsim-lite checkpoint"  # the whole training state (checkpoints/last.pt)
+
+
+def add_checksum(state: dict) -> dict:
+    """``state`` with a ``"checksum"`` entry: a hash of every tensor in it (and of where each sits), so a
+    bit flip on disk is caught on load instead of training an all-NaN model."""
+    return {**state, "checksum": _digest(state)}
+
+
+def _digest(state: dict) -> str:
+    h = hashlib.blake2b(digest_size=16)
+
+    def walk(obj, path: str) -> None:
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(f"{path}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(obj, dict):
+            for k in sorted(obj, key=str):
+                if not (path == "" and k == "checksum"):
+                    walk(obj[k], f"{path}/{k}")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{path}/{i}")
+
+    walk(state, "")
+    return h.hexdigest()
 
 
 def build_generator(config: TrainConfig, input_nc: int) -> GlobalGenerator:
@@ -123,7 +151,7 @@ class DeepSIMModel:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the generator and its metadata atomically (``load_model`` reads it back)."""
-        write_torch(path, self.state())
+        write_torch(path, add_checksum(self.state()))
 
     @classmethod
     def from_state(cls, state: dict, device: torch.device | str | None = None) -> DeepSIMModel:
@@ -159,7 +187,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     except pickle.UnpicklingError as err:
         if "GLOBAL" in str(err) or "allowed global" in str(err):  # a reference to code, refused by torch
             raise ValueError(f"{p} holds Python objects besides tensors; deepsim-lite refuses to run code from a "
-                             "model file (files of deepsim-lite >= 0.2 load); retrain it") from None
+                             "model file; retrain it, or re-save it with DeepSIMModel.save") from None
         raise ValueError(f"{p} is not a readable checkpoint (truncated or corrupt); retrain or pick another file"
                          ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError, TypeError) as err:
@@ -168,6 +196,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     fmt = state.get("format", state.get("kind")) if isinstance(state, dict) else None
     if fmt not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
         raise ValueError(f"{p} is not a deepsim-lite checkpoint")
+    if "checksum" in state and state["checksum"] != _digest(state):
+        raise ValueError(f"{p} is corrupt: its tensors do not match the checksum written with them (a damaged copy?); "
+                         "retrain or pick another file")
     state["format"] = fmt
     return state
 

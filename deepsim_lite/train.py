@@ -8,8 +8,8 @@ step: G on LSGAN + feature matching + reconstruction loss, then D on LSGAN. Adam
 16,000 iterations, learning rate constant for the first half then linearly to 0 (pix2pixHD
 defaults kept by the paper).
 
-A run directory holds ``config.json``, ``metrics.jsonl``, ``samples/`` and ``checkpoints/last.pt``
-(the whole training state, written atomically); :func:`resume` continues it exactly.
+A run directory (:mod:`~deepsim_lite.rundir`) holds ``config.json``, ``metrics.jsonl``, ``samples/`` and
+``checkpoints/last.pt`` (the whole training state, written atomically); :func:`resume` continues it exactly.
 
 Example:
     >>> import deepsim_lite as ds
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import signal
 import sys
@@ -36,12 +35,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import augment
-from ._io import atomic_write_bytes, png_bytes, write_json, write_png, write_torch
+from . import augment, rundir
+from ._io import png_bytes, write_json, write_png, write_torch
 from .config import TrainConfig, select_device
 from .data import Pair
 from .losses import feature_matching_loss, lsgan_loss, perceptual_loss
-from .model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, DeepSIMModel, build_generator, read_checkpoint, render
+from .model import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    DeepSIMModel,
+    add_checksum,
+    build_generator,
+    read_checkpoint,
+    render,
+)
 from .nets import MultiscaleDiscriminator, count_parameters
 from .primitives import Primitive, decode, encode
 from .viz import make_grid
@@ -81,6 +88,27 @@ def _in_notebook() -> bool:
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
+def amp_enabled(config: TrainConfig, device_type: str, cuda_bf16: bool) -> bool:
+    """bf16 autocast: on CUDA (with bf16) unless ``amp=False``; elsewhere only when ``amp=True`` (CPU
+    autocast runs the same code as CUDA's: that is how the CPU tests exercise the GPU path)."""
+    if device_type == "cuda":
+        return config.amp is not False and cuda_bf16
+    return config.amp is True
+
+
+def channels_last_enabled(config: TrainConfig, device_type: str) -> tuple[bool, str]:
+    """``(use NHWC, why not if it was asked for)``: CUDA at batch >= 2 only. torch 2.14 on the CPU returns
+    wrong conv-weight gradients for Conv2d -> InstanceNorm2d in channels_last (tests/test_train.py measures
+    160% error at batch 1, 3% at batch 4); on CUDA it is unproven at batch 1."""
+    if not config.channels_last:
+        return False, ""
+    if device_type == "cpu" or config.batch_size == 1:
+        where = "on the CPU" if device_type == "cpu" else "at batch_size 1"
+        return False, (f"channels_last is disabled {where}: instance-norm backward gives wrong gradients in that "
+                       "layout (torch 2.14)")
+    return True, ""
+
+
 @contextmanager
 def _deferred_interrupt():
     """Turn the first Ctrl-C (SIGINT) into a flag the loop reads between steps, so an interrupted run
@@ -101,7 +129,8 @@ def _deferred_interrupt():
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if previous is not None:  # None: a handler installed from C, which Python cannot put back
+            signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
@@ -117,8 +146,11 @@ class Trainer:
         self.pair = pair
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.device = select_device(config.device)
-        self.amp = config.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        self.channels_last = self._channels_last_policy(config)
+        cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.amp = amp_enabled(config, self.device.type, cuda_bf16)
+        self.channels_last, why_not = channels_last_enabled(config, self.device.type)
+        if why_not:
+            warnings.warn(why_not, UserWarning, stacklevel=2)
         self._build_networks()
         self._build_optimisers()
         self.rec_loss, self.perceptual, self.rec_weight = self._reconstruction_loss()
@@ -143,19 +175,6 @@ class Trainer:
         if pair.size[0] % m or pair.size[1] % m or min(pair.size) < 2 * m:
             raise ValueError(f"pair is {pair.size[0]}x{pair.size[1]}; sides must be multiples of {m} and at least "
                              f"{2 * m} (load it with load_pair(..., multiple={m}))")
-
-    def _channels_last_policy(self, config: TrainConfig) -> bool:
-        if not config.channels_last:
-            return False
-        # torch 2.14 on the CPU returns wrong conv-weight gradients for Conv2d -> InstanceNorm2d in
-        # channels_last (tests/test_train.py measures 160% error at batch 1, 3% at batch 4); on CUDA
-        # it is unproven at batch 1.
-        if self.device.type == "cpu" or config.batch_size == 1:
-            where = "on the CPU" if self.device.type == "cpu" else "at batch_size 1"
-            warnings.warn(f"channels_last is disabled {where}: instance-norm backward gives wrong gradients in that "
-                          "layout (torch 2.14)", UserWarning, stacklevel=3)
-            return False
-        return True
 
     def _build_networks(self) -> None:
         c, c_p = self.config, self.pair.primitive.channels
@@ -281,11 +300,14 @@ class Trainer:
                 if self.run_dir is not None and self.step % c.checkpoint_every == 0 and self.step < end:
                     self._check_finite()
                     self.save_checkpoint()
+            if n_acc:  # Ctrl-C landed during a preview or checkpoint: log the steps since the last row
+                self._log_row(sums, n_acc, t0, bar)
         wall = time.perf_counter() - t0
+        interrupted = interrupt["set"] and self.step < end
         self._finish()
         done = self.step - start_step
         return TrainResult(self.model(), list(self.history), self.run_dir, self.step, wall,
-                           done / wall if wall > 0 else 0.0, self.perceptual, interrupt["set"], list(self.previews))
+                           done / wall if wall > 0 else 0.0, self.perceptual, interrupted, list(self.previews))
 
     def _progress_bar(self, progress: bool):
         from tqdm.auto import tqdm
@@ -300,12 +322,12 @@ class Trainer:
                "lr": self.opt_G.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
         if not all(np.isfinite(v) for v in row.values()):
             bad = ", ".join(k for k, v in row.items() if not np.isfinite(v))
-            raise NonFiniteLossError(f"training diverged: non-finite {bad} at step {self.step}; the last good "
-                                     "checkpoint is kept (lower lr or check the inputs)")
+            kept = "; the last good checkpoint is kept" if self.run_dir is not None else ""
+            raise NonFiniteLossError(f"training diverged: non-finite {bad} at step {self.step}{kept} "
+                                     "(lower lr or check the inputs)")
         self.history.append(row)
         if self.run_dir is not None:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            rundir.append_metrics(self.run_dir, row)
         bar.set_postfix(G=f"{row['G_gan'] + row['G_feat'] + row['G_rec']:.3f}",
                         D=f"{row['D_real'] + row['D_fake']:.3f}")
 
@@ -334,23 +356,13 @@ class Trainer:
 
     # -- run directory, checkpoints, previews
     def _prepare_run_dir(self) -> None:
-        rd = self.run_dir
-        try:
-            (rd / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (rd / "samples").mkdir(exist_ok=True)
-        except (PermissionError, FileExistsError, NotADirectoryError) as err:
-            raise PermissionError(f"cannot create the run directory {rd}: {err.strerror or err}") from None
-        if not os.access(rd, os.W_OK) or not os.access(rd / "checkpoints", os.W_OK):
-            raise PermissionError(f"run directory {rd} is not writable; pick another --out")
-        for orphan in (rd / "checkpoints").glob(".*.tmp"):  # left by a kill during a checkpoint write
-            orphan.unlink(missing_ok=True)
-        _truncate_metrics(rd / "metrics.jsonl", self.step)
+        rundir.prepare(self.run_dir, self.step)
         cfg = {"config": self.config.to_dict(), "perceptual": self.perceptual,
                "reconstruction": {"loss": self.perceptual, "weight": self.rec_weight if self.rec_loss else 0.0},
                "device": str(self.device), "amp_bf16": self.amp, "torch": torch.__version__, "pair": self.pair.name,
                "size": list(self.pair.size), "generator_params": count_parameters(self.G),
                "discriminator_params": count_parameters(self.D)}
-        write_json(rd / "config.json", cfg)
+        write_json(self.run_dir / "config.json", cfg)
 
     def _held_out_warp(self) -> Primitive:
         """A fixed TPS warp of the training primitive (never a training sample: its own seed)."""
@@ -407,7 +419,7 @@ class Trainer:
             if self.run_dir is None:
                 raise ValueError("no run directory: pass a path to save_checkpoint")
             path = self.run_dir / "checkpoints" / "last.pt"
-        write_torch(path, self.checkpoint_state())
+        write_torch(path, add_checksum(self.checkpoint_state()))
         return Path(path)
 
     @classmethod
@@ -423,7 +435,10 @@ class Trainer:
                 config = dataclasses.replace(config, device=device)
             pr = state["pair"]
             pair = Pair(pr["image"], Primitive(pr["labels"], pr["edges"], pr["n_labels"]), pr["name"])
-            trainer = cls(pair, config, run_dir)
+        except KeyError as err:
+            raise ValueError(f"{path}: the checkpoint has no {err.args[0]!r} entry; it cannot be resumed") from None
+        trainer = cls(pair, config, run_dir)  # outside the try: its own errors (e.g. out of memory) say what they are
+        try:
             trainer.G.load_state_dict(state["G"])
             trainer.D.load_state_dict(state["D"])
             trainer.opt_G.load_state_dict(state["opt_G"])
@@ -437,22 +452,6 @@ class Trainer:
             raise ValueError(f"{path}: the checkpoint does not fit its config ({str(err).splitlines()[0][:100]})"
                              ) from None
         return trainer
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep the metric rows up to ``step`` (the state a run starts from); a line cut off by a kill
-    mid-write, or rows logged after the checkpoint an interrupted run resumes from, are dropped."""
-    if not path.exists():
-        return
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
-            rows.append(line)
-    atomic_write_bytes(path, ("\n".join(rows) + "\n" if rows else "").encode())
 
 
 def fit(pair: Pair, config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None,

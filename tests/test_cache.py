@@ -56,27 +56,47 @@ def test_unwritable_cache_is_found_before_training(small_pair, tmp_path, monkeyp
         cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=2, progress=False)
 
 
-def _train_in_child(cache_path: str, queue) -> None:
+def _train_in_child(cache_path: str, marker: str, queue) -> None:
     os.environ["DEEPSIM_CACHE"] = cache_path
     torch.set_num_threads(1)
+    import pathlib
+    import time
+
     import deepsim_lite as ds
 
     pair = ds.load_sample("chelsea", "seg_edges", max_side=48, multiple=4)
     trained = []
     real_fit = cache.fit
-    cache.fit = lambda *a, **k: trained.append(1) or real_fit(*a, **k)
+
+    def slow_fit(*a, **k):  # holds the lock long enough for the other process to arrive
+        trained.append(1)
+        pathlib.Path(marker).write_text("training")
+        time.sleep(3)
+        return real_fit(*a, **k)
+
+    cache.fit = slow_fit
     cache.cached_model(pair, "seg_edges", "tps", "lesson", iterations=20, progress=False)
     queue.put(len(trained))
 
 
-def test_concurrent_calls_train_once(tmp_path):
+def test_a_second_process_waits_for_the_first_and_loads(tmp_path, capfd):
+    import time
+
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_train_in_child, args=(str(tmp_path), queue)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
+    marker = tmp_path / "first-is-training"
+    first = ctx.Process(target=_train_in_child, args=(str(tmp_path / "cache"), str(marker), queue))
+    first.start()
+    deadline = time.time() + 120
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the first process never started training"
+    second = ctx.Process(target=_train_in_child, args=(str(tmp_path / "cache"), str(tmp_path / "m2"), queue))
+    second.start()  # arrives while the first holds the lock
+    for p in (first, second):
         p.join(timeout=300)
-    assert all(p.exitcode == 0 for p in procs)
-    assert sorted(queue.get(timeout=5) for _ in procs) == [0, 1]  # one trained, the other waited and loaded
-    assert len([p for p in tmp_path.iterdir() if p.suffix == ".pt"]) == 1
+    assert first.exitcode == 0 and second.exitcode == 0
+    assert [queue.get(timeout=5), queue.get(timeout=5)] == [1, 0]  # one trained, the other waited and loaded
+    assert not (tmp_path / "m2").exists()
+    assert "waiting for another process that is training" in capfd.readouterr().out
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1

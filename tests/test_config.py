@@ -25,7 +25,10 @@ def test_dict_round_trip_and_files_of_version_0_1():
     old["primitive"] = old.pop("primitive_kind")  # how 0.1 wrote it
     old["primitive"] = "edges"
     old["a_field_from_the_future"] = 1
-    assert TrainConfig.from_dict(old) == dataclasses.replace(PRESETS["lesson"], primitive_kind="edges")
+    del old["lambda_fallback_l1"]  # 0.1 weighted the L1 fallback with lambda_vgg
+    old["lambda_vgg"] = 3.0
+    assert TrainConfig.from_dict(old) == dataclasses.replace(PRESETS["lesson"], primitive_kind="edges",
+                                                             lambda_vgg=3.0, lambda_fallback_l1=3.0)
 
 
 def test_preset_refuses_unknown_overrides():

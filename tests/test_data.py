@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import deepsim_lite as ds
@@ -230,3 +232,65 @@ def test_huge_photos_are_bounded_and_tiny_ones_refused():
         ds.load_pair(torch.zeros(3, 20, 30), None, "edges", multiple=16)
     with pytest.raises(ValueError, match="multiple must be a positive integer"):
         ds.load_pair(torch.zeros(3, 20, 30), None, "edges", multiple=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Fuzzing the loaders: whatever the file holds, the answer is a valid result or ONE line of ValueError.
+
+_MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F"]
+
+
+def _loads_or_one_line(path) -> None:
+    for load in (lambda: ds.load_pair(path, None, "edges", multiple=4),
+                 lambda: ds.load_primitive(path),
+                 lambda: ds.load_pair(path, path, "edges", multiple=4)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # resize notes and PIL's palette-transparency note
+                out = load()
+        except ValueError as err:
+            assert "\n" not in str(err) and str(err), repr(err)
+        else:
+            assert isinstance(out, (ds.Pair, ds.Primitive))
+
+
+@settings(max_examples=60, deadline=5000)
+@given(mode=st.sampled_from(_MODES), h=st.integers(1, 24), w=st.integers(1, 24), seed=st.integers(0, 2**16))
+def test_fuzz_small_images_of_every_mode(mode, h, w, seed):
+    import tempfile
+
+    rng = np.random.default_rng(seed)
+    if mode in ("I", "F"):
+        arr = rng.integers(0, 70000, (h, w)).astype(np.int32 if mode == "I" else np.float32)
+        img = Image.fromarray(arr, mode)
+    elif mode == "I;16":
+        img = Image.fromarray(rng.integers(0, 65536, (h, w)).astype(np.uint16))
+    else:
+        img = Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "RGBA").convert(mode)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / ("x.tiff" if mode in ("I", "F") else "x.png")  # PNG holds no 32-bit modes
+        img.save(path)
+        _loads_or_one_line(path)
+
+
+@settings(max_examples=80, deadline=5000)
+@given(data=st.data())
+def test_fuzz_damaged_and_random_files(data):
+    import io
+    import tempfile
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(buf, "PNG")
+    good = bytearray(buf.getvalue())
+    how = data.draw(st.sampled_from(["random", "truncate", "flip"]))
+    if how == "random":
+        blob = data.draw(st.binary(max_size=600))
+    elif how == "truncate":
+        blob = bytes(good[: data.draw(st.integers(0, len(good) - 1))])
+    else:
+        for i in data.draw(st.lists(st.integers(0, len(good) - 1), min_size=1, max_size=8)):
+            good[i] ^= 0xFF
+        blob = bytes(good)
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "x.png").write_bytes(blob)
+        _loads_or_one_line(Path(d) / "x.png")

@@ -170,6 +170,7 @@ def test_remove_mask_removes_the_object_and_its_edges():
 
 def test_brush_radius_is_bounded_by_the_primitive():
     p = Primitive(torch.zeros(20, 30, dtype=torch.long), None, 2)
-    assert bool(edits.paint_disc(p, 10, 15, 30, 1).labels.eq(1).all())  # radius = the longer side: allowed
-    with pytest.raises(ValueError, match="brush radius 5000 is larger than the 20x30 primitive; use at most 30"):
+    assert bool(edits.paint_disc(p, 0, 0, 37, 1).labels.eq(1).all())  # the diagonal (36.06, rounded up): allowed
+    with pytest.raises(ValueError, match="brush radius 5000 is larger than the 20x30 primitive's diagonal; use at "
+                                         "most 37"):
         edits.paint_disc(p, 10, 15, 5000, 1)

@@ -117,3 +117,23 @@ def test_not_a_deepsim_file(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="other.pt is not a deepsim-lite checkpoint"):
         ds.load_model(tmp_path / "other.pt")
+
+
+def test_a_bit_flip_in_the_weights_is_caught_on_load(tiny_model, small_pair, tmp_path):
+    import zipfile
+
+    tiny_model.save(tmp_path / "m.pt")
+    with zipfile.ZipFile(tmp_path / "m.pt") as z:
+        entries = {i.filename: z.read(i.filename) for i in z.infolist()}
+    biggest = max((n for n in entries if "/data/" in n), key=lambda n: len(entries[n]))
+    flipped = bytearray(entries[biggest])
+    flipped[len(flipped) // 2] ^= 0x40  # one bit of one weight; the zip itself stays valid (fresh CRCs)
+    entries[biggest] = bytes(flipped)
+    with zipfile.ZipFile(tmp_path / "flipped.pt", "w", zipfile.ZIP_STORED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    assert torch.load(tmp_path / "flipped.pt", weights_only=True)["format"] == model_mod.MODEL_FORMAT  # loads...
+    with pytest.raises(ValueError, match="flipped.pt is corrupt: its tensors do not match the checksum"):
+        ds.load_model(tmp_path / "flipped.pt")  # ...but is refused
+    assert torch.equal(ds.load_model(tmp_path / "m.pt").generate(small_pair.primitive),
+                       tiny_model.generate(small_pair.primitive))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from PIL import Image
 import deepsim_lite as ds
 from deepsim_lite import edits
 from deepsim_lite.primitives import Primitive
-from deepsim_lite.widgets import PrimitiveEditor, as_renderer
+from deepsim_lite.widgets import PrimitiveEditor
 from deepsim_lite.widgets import editor as editor_module
 
 
@@ -122,29 +121,6 @@ def test_auto_regenerate_is_debounced():
         time.sleep(0.02)
     time.sleep(0.15)
     assert len(rec.calls) == 2 and rec.calls[-1] is ed.primitive and not ed.state.stale
-
-
-def test_as_renderer_checks_the_model_against_the_primitive(tmp_path):
-    p = _prim()
-    rec = Recorder(p)
-    with pytest.raises(ValueError, match="trained on a 3 labels \\+ edges primitive .*got 3 labels$"):
-        as_renderer(rec.model, p.replace(edges=None))
-    small = ds.Primitive(p.labels[:16, :24].contiguous(), p.edges[:16, :24].contiguous(), 3)
-    with pytest.raises(ValueError, match="the primitive is 16x24 but the model was trained at 32x48"):
-        as_renderer(rec.model, small)
-    with pytest.raises(ValueError, match="takes 4 input channels but the primitive encodes to 3"):
-        as_renderer(rec.model.generator, p.replace(edges=None))
-    with pytest.raises(FileNotFoundError, match="does not exist; check the path"):
-        as_renderer(str(tmp_path / "nope.pt"), p)
-    with pytest.raises(ValueError, match="expected a trained DeepSIMModel, a generator, a model path or a callable"):
-        as_renderer(42, p)
-    # a bare generator and a saved model render what the model renders
-    rec.model.save(tmp_path / "model.pt")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        expected = rec.model.generate(p)
-        assert torch.allclose(as_renderer(rec.model.generator, p)(p), expected)
-        assert torch.allclose(as_renderer(tmp_path / "model.pt", p)(p), expected)
 
 
 def test_bad_editor_input_gets_one_line_errors(tmp_path):

@@ -1,16 +1,17 @@
 """Interactive editing in Jupyter (paper Fig. 1, App. B): edit the primitive, regenerate the photo.
 
-``EditorState`` (the state machine, no front end needed) is always importable;
+``EditorState`` (the state machine) and ``as_renderer`` need no front end and are always importable;
 ``PrimitiveEditor`` (the ipycanvas/ipywidgets front end) needs the ``notebooks`` extra.
 """
 
+from .renderer import as_renderer
 from .state import TOOLS, Debouncer, EditorState, ToolUnavailable
 
 __all__ = ["TOOLS", "Debouncer", "EditorState", "ToolUnavailable", "PrimitiveEditor", "as_renderer"]
 
 
 def __getattr__(name: str):
-    if name in ("PrimitiveEditor", "as_renderer"):
+    if name == "PrimitiveEditor":
         try:
             from . import editor
         except ImportError as err:

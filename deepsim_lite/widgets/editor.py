@@ -34,17 +34,16 @@ import numpy as np
 import torch
 from ipycanvas import MultiCanvas, hold_canvas
 
-from .._image import check_image, to_uint8
 from .._io import png_bytes
 from ..data import save_image, save_primitive
 from ..edits import FILLS
-from ..model import DeepSIMModel, load_model, render
+from ..model import DeepSIMModel
 from ..nets import GlobalGenerator
-from ..primitives import EDGE_INDEX, PALETTE, Primitive, encode, to_rgb
-from ..viz import as_rgb
+from ..primitives import EDGE_INDEX, PALETTE, Primitive, to_rgb
+from .renderer import as_renderer, reference_picture
 from .state import MAX_RADIUS, Debouncer, EditorState, Render
 
-__all__ = ["PrimitiveEditor", "as_renderer"]
+__all__ = ["PrimitiveEditor"]
 
 _TOOL_TEXT = {  # button label, icon (Font Awesome 4), tooltip
     "brush": ("brush", "paint-brush", "label brush: paint the selected label [b]"),
@@ -54,48 +53,6 @@ _TOOL_TEXT = {  # button label, icon (Font Awesome 4), tooltip
     "rect": ("rect", "square-o", "rectangle select; drag the selection to move or copy it [r]"),
     "lasso": ("lasso", "pencil-square-o", "lasso select; drag the selection to move or copy it [l]"),
 }
-
-
-def as_renderer(model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLike,
-                primitive: Primitive) -> Render:
-    """Turn what the user has into ``Primitive -> (3, H, W)`` image in [-1, 1], checked against ``primitive``.
-
-    Accepts a trained :class:`~deepsim_lite.model.DeepSIMModel`, a path to one (``model.pt``, a
-    checkpoint or a run directory), a bare generator module (fed :func:`encode` of the primitive),
-    or any callable with that signature.
-    """
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
-    if isinstance(model, DeepSIMModel):
-        model.check_primitive(primitive)
-        if tuple(model.size) != primitive.size:
-            raise ValueError(f"the primitive is {primitive.size[0]}x{primitive.size[1]} but the model was trained at "
-                             f"{model.size[0]}x{model.size[1]}; edit a primitive of the trained size")
-        return model.generate
-    if isinstance(model, torch.nn.Module):
-        first = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-        if first is not None and first.in_channels != primitive.channels:
-            raise ValueError(f"the generator takes {first.in_channels} input channels but the primitive encodes to "
-                             f"{primitive.channels}; pass the primitive it was trained on")
-        generator = model.eval()
-
-        def render_primitive(p: Primitive) -> torch.Tensor:
-            return render(generator, encode(p)[None])[0].cpu()
-
-        return render_primitive
-    if callable(model):
-        return model
-    raise ValueError(f"expected a trained DeepSIMModel, a generator, a model path or a callable; "
-                     f"got {type(model).__name__}")
-
-
-def _reference_picture(image: torch.Tensor | np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The training image as ``(H, W, 3)`` uint8, checked to match the primitive's size."""
-    rgb = to_uint8(check_image(image, "training image")) if isinstance(image, torch.Tensor) else as_rgb(image)
-    if rgb.shape[:2] != tuple(size):
-        raise ValueError(f"the training image is {rgb.shape[0]}x{rgb.shape[1]} but the primitive is "
-                         f"{size[0]}x{size[1]} (HxW); pass the image the model was trained on")
-    return rgb
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -139,7 +96,7 @@ class PrimitiveEditor(W.VBox):
         if not 16 <= display_size <= 4096:
             raise ValueError(f"display_size is the canvas's longest side in screen pixels; got {display_size}, "
                              "use 16 to 4096 (default 384)")
-        reference = None if image is None else _reference_picture(image, primitive.size)
+        reference = None if image is None else reference_picture(image, primitive.size)
         render = None if model is None else as_renderer(model, primitive)
         self.state = EditorState(primitive, render)
         h, w = primitive.size

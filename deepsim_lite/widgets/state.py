@@ -24,6 +24,7 @@ generates.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -148,7 +149,8 @@ class EditorState:
         self._emit("tool")
 
     def set_radius(self, radius: int) -> None:
-        self.radius = max(0, min(MAX_RADIUS, int(radius)))
+        # never past the primitive's diagonal, where edits.stroke_mask draws the line
+        self.radius = max(0, min(MAX_RADIUS, math.ceil(math.hypot(*self.size)), int(radius)))
         self._emit("tool")
 
     # ---- history -------------------------------------------------------------------------------
