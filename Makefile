@@ -10,7 +10,7 @@ export DEEPSIM_MODE ?= lesson
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint lab primitives bench browser clean-venv
+.PHONY: demo test lint lab primitives bench gpu-check browser clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/deepsim-lite demo --out outputs/demo
 
+# Tests never touch the network: missing ImageNet weights fall back to labelled random init.
+test: export DEEPSIM_OFFLINE := 1
 test: $(STAMP) lint browser
 	$(PY) -m pytest tests
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
@@ -39,7 +41,7 @@ browser:
 	    || echo "apt-get could not install chromium: the browser test will be skipped"; fi; }
 
 lint: $(STAMP)
-	$(PY) -m ruff check --output-format concise deepsim_lite tests benchmarks scripts
+	$(PY) -m ruff check --output-format concise deepsim_lite tests benchmarks scripts notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
@@ -50,6 +52,10 @@ primitives: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/tps_speed.py
+
+# On a machine with one CUDA GPU: the whole GPU check (<= 9 min on an H100), JSON per part in benchmarks/results/gpu/
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py
 
 clean-venv:
 	rm -rf $(VENV)

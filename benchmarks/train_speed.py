@@ -85,7 +85,7 @@ def configs(preset: str, device: torch.device, compile_mode: str | None, iterati
     base = ds.TrainConfig.preset(preset, iterations=iterations, log_every=10**9, checkpoint_every=10**9,
                                     device=device.type)
     reference = dataclasses.replace(base, amp=False, channels_last=False, fused_adam=False, compile=False)
-    fast = dataclasses.replace(base, amp=True, channels_last=None, fused_adam=None,
+    fast = dataclasses.replace(base, amp=None, channels_last=None, fused_adam=None,
                                compile=compile_mode is not None, compile_mode=compile_mode or "default")
     return reference, fast
 

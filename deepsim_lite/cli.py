@@ -1,4 +1,4 @@
-"""Command line: ``deepsim-lite train | generate | knn | bench video | primitives | demo``.
+"""Command line: ``deepsim-lite train | generate | knn | bench video | primitives | weights | demo``.
 
 Errors are one line on stderr (``deepsim-lite: error: ...``) and exit code 2, never a traceback;
 an interrupted training run (Ctrl-C) saves its checkpoint, says how to resume and exits 130.
@@ -7,12 +7,14 @@ an interrupted training run (Ctrl-C) saves its checkpoint, says how to resume an
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 
+import cv2
 import torch
 
 from . import data, edits, metrics, viz
@@ -132,15 +134,21 @@ def _demo_run_dir(out: Path) -> Path:
         return run
     if not run.is_dir():
         raise ValueError(f"{run} is a file; the demo writes its run folder there: move it or pick another --out")
-    foreign = sorted(p.name for p in run.iterdir() if p.name not in _RUN_FILES)
-    foreign += sorted(f"samples/{p.name}" for p in (run / "samples").glob("*") if not p.name.startswith("step_"))
+    def ours(name: str, known) -> bool:  # a file the demo writes, or the temp file of an interrupted write
+        return any(name == k or (name.startswith(f".{k}.") and name.endswith(".tmp")) for k in known)
+
+    samples = [p.name for p in (run / "samples").glob("*")]
+    foreign = sorted(p.name for p in run.iterdir() if not ours(p.name, _RUN_FILES))
+    foreign += sorted(f"samples/{n}" for n in samples
+                      if not (n.startswith("step_") or (n.startswith(".step_") and n.endswith(".tmp"))))
     foreign += sorted(f"checkpoints/{p.name}" for p in (run / "checkpoints").glob("*")
-                      if p.name != "last.pt" and not p.name.endswith(".tmp"))
+                      if not ours(p.name, ["last.pt"]))
     if foreign:
         raise ValueError(f"{run} holds files the demo did not write ({', '.join(foreign[:3])}); move them or "
                          "pick another --out")
-    for name in ("config.json", "metrics.jsonl", "model.pt"):
-        (run / name).unlink(missing_ok=True)
+    for p in run.iterdir():
+        if p.is_file():
+            p.unlink()
     for sub in ("samples", "checkpoints"):
         for p in (run / sub).glob("*"):
             p.unlink()
@@ -156,7 +164,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     edited = data.load_primitive(data.data_dir() / DEMO_EDIT_FILE, "seg_edges", n_labels=pair.primitive.n_labels)
     result = fit(pair, config, _demo_run_dir(out), progress=not args.quiet, preview="files")
     if result.interrupted:
-        return _report_training(result, out / "run")
+        print("deepsim-lite: demo interrupted; run it again to start afresh", file=sys.stderr)
+        return 130
     t_gen = time.perf_counter()
     recon = result.model.generate(pair.primitive)
     t_gen = time.perf_counter() - t_gen
@@ -221,6 +230,32 @@ def _cmd_bench_video(args: argparse.Namespace) -> int:
     write_text(Path(args.out) / "table.md", table)
     print(table)
     print(f"wrote {args.out}/table.md and one JSON per cell")
+    return 0
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    """List the ImageNet backbones the toolkit uses and whether their files are cached; or fetch them."""
+    from . import features
+
+    if args.action == "fetch":
+        names = args.names or list(features.BACKBONES)
+        failed = []
+        for name in names:
+            member = features.weights_enum(name)
+            url = args.mirror.rstrip("/") + "/" + Path(member.url).name if args.mirror else None
+            try:
+                path = features.fetch(member, url, progress=not args.quiet)
+                print(f"{name:>9}: {path}")
+            except features.WeightsUnavailable as err:
+                failed.append(name)
+                print(f"deepsim-lite: error: {name}: {err}", file=sys.stderr)
+        if failed:
+            return 2
+    for row in features.weights_status():
+        state = f"cached, {row['mb']} MB" if row["cached"] else "missing"
+        print(f"{row['name']:>9}  {state:<17}  {row['use']:<52}  {row['file']}")
+    if features.offline():
+        print("DEEPSIM_OFFLINE is set: nothing is downloaded; missing weights fall back to labelled random init")
     return 0
 
 
@@ -319,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=non_negative, default=0)
     p.set_defaults(func=_cmd_primitives)
 
+    p = sub.add_parser("weights", help="ImageNet weights the toolkit uses: list them (cached or not), or fetch them")
+    p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    p.add_argument("names", nargs="*", help="backbones to fetch (default: all): vgg19 resnet50 alexnet inception")
+    p.add_argument("--mirror", help="download from this URL prefix (a mirror with the same file names) "
+                   "instead of torchvision's URL")
+    p.add_argument("--quiet", action="store_true", help="no download progress bar")
+    p.set_defaults(func=_cmd_weights)
+
     p = sub.add_parser("demo", help="the README's demo: train on the cat, render an edited primitive")
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--iterations", type=positive, help="override the lesson preset's iteration count")
@@ -338,8 +381,12 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("always", data.SizeAdjustedWarning)
             warnings.showwarning = _note
             return args.func(args)
-    except (ValueError, FileNotFoundError, PermissionError, OSError, MemoryError) as err:
+    except (ValueError, OSError, MemoryError, RuntimeError, ImportError, cv2.error) as err:
+        if os.environ.get("DEEPSIM_DEBUG"):
+            raise
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not isinstance(err, (ValueError, OSError)):  # not a message of ours: say what kind of failure it was
+            text = f"{type(err).__name__}: {text} (set DEEPSIM_DEBUG=1 for the traceback)"
         print(f"deepsim-lite: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

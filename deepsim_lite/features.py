@@ -1,19 +1,27 @@
-"""Pretrained backbones under the offline-weights policy (DESIGN.md).
+"""Pretrained backbones and the weights policy (DESIGN.md).
 
-VGG19 (perceptual loss), and later ResNet50 / AlexNet / Inception, want ImageNet weights. They are
-loaded the standard torchvision way (``weights=...``, from the ``$TORCH_HOME`` hub cache) only
-when the weight file is already in that cache: this library never starts a download (build and
-CI machines have no network). When the file is absent it says so once, with a
-:class:`PretrainedWeightsMissing` warning, and returns a seeded random-init network; the
-returned :class:`Backbone` carries a ``label`` such as ``"vgg19[imagenet]"`` or
-``"vgg19[random-init]"`` that every loss, metric and figure built on it must report.
+VGG19 (perceptual loss), ResNet50 (kNN patch features), AlexNet (LPIPS) and Inception v3 (SIFID) want
+ImageNet weights (:data:`BACKBONES`). They are loaded the standard torchvision way: from the
+``$TORCH_HOME`` hub cache when the file is there, else downloaded into it first (``weights="auto"``;
+:func:`fetch` does it ahead of time, ``deepsim-lite weights fetch`` from a shell), with a short connect
+timeout, a hash check and an atomic rename, so a broken download never leaves half a file.
+``DEEPSIM_OFFLINE=1`` forbids any network attempt (tests and CI set it). When the weights cannot be had,
+the code says so once, with a :class:`PretrainedWeightsMissing` warning that gives the reason and the
+fix, and returns a seeded random-init network; the returned :class:`Backbone` carries a ``label`` such
+as ``"vgg19[imagenet]"`` or ``"vgg19[random-init]"`` that every loss, metric and figure built on it reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -21,7 +29,13 @@ from torch import nn
 __all__ = [
     "Backbone",
     "PretrainedWeightsMissing",
+    "BACKBONES",
+    "WeightsUnavailable",
     "cached_weights_path",
+    "offline",
+    "fetch",
+    "ensure_weights",
+    "weights_status",
     "vgg19_cached",
     "vgg19_features",
     "resnet50_layer3",
@@ -57,21 +71,125 @@ def cached_weights_path(weights) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 
 
+# name -> (torchvision weights enum: module attribute, member), what the toolkit uses it for
+BACKBONES: dict[str, tuple[str, str, str]] = {
+    "vgg19": ("VGG19_Weights", "IMAGENET1K_V1", "perceptual loss while training (Eq. 1)"),
+    "resnet50": ("ResNet50_Weights", "IMAGENET1K_V1", "kNN patch features, layer3 (App. G)"),
+    "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1", "LPIPS backbone (lpips ships its calibrated layers)"),
+    "inception": ("Inception_V3_Weights", "IMAGENET1K_V1", "SIFID features"),
+}
+CONNECT_TIMEOUT_S = 10.0  # how long a download waits for the server before giving up (then: the fallback)
+
+
+class WeightsUnavailable(OSError):
+    """ImageNet weights are neither in the hub cache nor downloadable (offline, or the download failed)."""
+
+
+def weights_enum(name: str):
+    """torchvision's weights member for a :data:`BACKBONES` name."""
+    import torchvision.models as tvm
+
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    cls, member, _ = BACKBONES[name]
+    return getattr(getattr(tvm, cls), member)
+
+
+def offline() -> bool:
+    """True when ``DEEPSIM_OFFLINE`` is set (to anything but ``0``/empty): never touch the network."""
+    return os.environ.get("DEEPSIM_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def fetch(weights, url: str | None = None, timeout: float = CONNECT_TIMEOUT_S, progress: bool = True) -> Path:
+    """Download the file of ``weights`` (a torchvision ``WeightsEnum`` member) into the hub cache.
+
+    Args:
+        url: where to get it (default: the enum's own URL; e.g. a classroom mirror with the same file name).
+        timeout: seconds to wait for the server to answer (and between chunks).
+
+    The file is written to a temporary name in the cache folder, checked (complete; its SHA-256 starts
+    with the hash in torchvision's file name) and only then renamed into place. Raises
+    :class:`WeightsUnavailable` with one line (offline, refused, timed out, truncated, wrong hash).
+    """
+    dst = Path(cached_weights_path(weights))
+    if dst.is_file():
+        return dst
+    if offline():
+        raise WeightsUnavailable(f"DEEPSIM_OFFLINE is set, so {dst.name} is not downloaded")
+    url = url or weights.url
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            digest, size = _download(url, f, timeout, progress, dst.name)
+        match = re.search(r"-([a-f0-9]{6,})\.", dst.name)  # torchvision names files <model>-<sha256 prefix>.pth
+        if match and not digest.startswith(match.group(1)):
+            raise WeightsUnavailable(f"{url} sent {size} bytes whose SHA-256 does not match {dst.name}; "
+                                     "a wrong or damaged file, not stored")
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dst
+
+
+def _download(url: str, f, timeout: float, progress: bool, name: str) -> tuple[str, int]:
+    from tqdm.auto import tqdm
+
+    h, size = hashlib.sha256(), 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            total = int(r.headers.get("Content-Length") or 0)
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
+                while chunk := r.read(1 << 20):
+                    f.write(chunk)
+                    h.update(chunk)
+                    size += len(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise WeightsUnavailable(f"could not download {name} from {url} ({reason})") from None
+    if total and size != total:
+        raise WeightsUnavailable(f"the download of {name} from {url} stopped after {size} of {total} bytes")
+    return h.hexdigest(), size
+
+
+def ensure_weights(weights, url: str | None = None) -> tuple[bool, str]:
+    """``(True, "")`` when the file of ``weights`` is in the hub cache, downloading it if allowed;
+    else ``(False, why)``. Never raises for a missing network."""
+    if os.path.isfile(cached_weights_path(weights)):
+        return True, ""
+    try:
+        fetch(weights, url)
+    except WeightsUnavailable as err:
+        return False, str(err)
+    return True, ""
+
+
+def weights_status() -> list[dict]:
+    """One row per :data:`BACKBONES` entry: name, use, file, whether it is cached, its size."""
+    rows = []
+    for name, (_, _, use) in BACKBONES.items():
+        path = Path(cached_weights_path(weights_enum(name)))
+        rows.append({"name": name, "use": use, "file": str(path), "cached": path.is_file(),
+                     "mb": round(path.stat().st_size / 2**20, 1) if path.is_file() else None})
+    return rows
+
+
 def vgg19_cached() -> bool:
     """True when torchvision's ImageNet VGG19 file is in the hub cache (nothing is downloaded)."""
-    from torchvision.models import VGG19_Weights
-
-    return os.path.isfile(cached_weights_path(VGG19_Weights.IMAGENET1K_V1))
+    return os.path.isfile(cached_weights_path(weights_enum("vgg19")))
 
 
-def warn_missing(name: str, consequence: str) -> None:
-    """Say once per process and backbone that ImageNet weights are missing and what happens instead."""
+def warn_missing(name: str, consequence: str, why: str = "") -> None:
+    """Say once per process and backbone that ImageNet weights are missing, why, and what happens instead."""
     if name in _warned:
         return
     _warned.add(name)
+    why = why or f"they are not in the torch hub cache ({torch.hub.get_dir()}/checkpoints)"
     warnings.warn(
-        f"ImageNet weights for {name} are not in the torch hub cache ({torch.hub.get_dir()}/checkpoints); "
-        f"{consequence}. To use real weights, put torchvision's file there (see TORCH_HOME).",
+        f"no ImageNet weights for {name}: {why}; {consequence}. Fix: run `deepsim-lite weights fetch` on a "
+        "machine with network (or copy torchvision's file into the hub cache, see TORCH_HOME).",
         PretrainedWeightsMissing,
         stacklevel=3,
     )
@@ -84,29 +202,33 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) / 2 - mean) / std
 
 
-def load_torchvision(builder, weights_enum, name: str, weights: str = "auto", seed: int = 0) -> tuple[nn.Module, str]:
-    """Build a torchvision model under the offline policy: ``(model, label)``.
+def load_torchvision(builder, member, name: str, weights: str = "auto", seed: int = 0,
+                     url: str | None = None) -> tuple[nn.Module, str]:
+    """Build a torchvision model under the weights policy: ``(model, label)``.
 
     Args:
-        builder: e.g. ``torchvision.models.vgg19``; called with ``weights=weights_enum`` or ``weights=None``.
-        weights_enum: the ImageNet weights member (its file is looked up in the hub cache, never downloaded).
+        builder: e.g. ``torchvision.models.vgg19``; called with ``weights=member`` or ``weights=None``.
+        member: the ImageNet ``WeightsEnum`` member (its file: the hub cache, else downloaded, see :func:`fetch`).
         name: what labels say, e.g. ``"vgg19"`` -> ``"vgg19[imagenet]"`` / ``"vgg19[random-init]"``.
-        weights: ``"auto"`` (ImageNet if cached, else a seeded random init with one warning),
-            ``"imagenet"`` (raise if not cached) or ``"random"``.
+        weights: ``"auto"`` (ImageNet if cached or downloadable, else a seeded random init with one
+            warning), ``"imagenet"`` (raise if it cannot be had) or ``"random"``.
+        url: download from here instead of the enum's URL (a mirror).
     """
     if weights not in ("auto", "imagenet", "random"):
         raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
-    path = cached_weights_path(weights_enum)
-    if weights != "random" and os.path.isfile(path):
-        try:
-            return builder(weights=weights_enum), f"{name}[imagenet]"
-        except Exception as err:  # a truncated or foreign file in the cache
-            raise ValueError(f"cached {name} weights at {path} are unreadable ({err.__class__.__name__}); "
-                             "delete the file or replace it") from None
-    if weights == "imagenet":
-        raise FileNotFoundError(f"ImageNet {name} weights are not cached at {path}; copy them there or use 'auto'")
-    if weights == "auto":
-        warn_missing(name, f"using a seeded random-init network, labelled {name}[random-init]")
+    path = cached_weights_path(member)
+    if weights != "random":
+        available, why = ensure_weights(member, url)
+        if available:
+            try:
+                return builder(weights=member), f"{name}[imagenet]"
+            except Exception as err:  # a truncated or foreign file in the cache
+                raise ValueError(f"cached {name} weights at {path} are unreadable ({err.__class__.__name__}); "
+                                 "delete the file or replace it") from None
+        if weights == "imagenet":
+            raise FileNotFoundError(f"ImageNet {name} weights are not at {path} and {why}; run "
+                                    "`deepsim-lite weights fetch` or use weights='auto'")
+        warn_missing(name, f"using a seeded random-init network, labelled {name}[random-init]", why)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return builder(weights=None), f"{name}[random-init]"
@@ -116,13 +238,13 @@ def vgg19_features(weights: str = "auto", seed: int = 0) -> Backbone:
     """VGG19's convolutional part (``features``), frozen, in eval mode.
 
     Args:
-        weights: ``"auto"`` (ImageNet if cached, else random-init with a warning), ``"imagenet"``
-            (raise if not cached) or ``"random"``.
+        weights: ``"auto"`` (ImageNet if cached or downloadable, else random-init with a warning),
+            ``"imagenet"`` (raise if it cannot be had) or ``"random"``.
         seed: seeds the random initialisation of the fallback, so it is reproducible.
     """
-    from torchvision.models import VGG19_Weights, vgg19
+    from torchvision.models import vgg19
 
-    model, label = load_torchvision(vgg19, VGG19_Weights.IMAGENET1K_V1, "vgg19", weights, seed)
+    model, label = load_torchvision(vgg19, weights_enum("vgg19"), "vgg19", weights, seed)
     net = model.features.eval().requires_grad_(False)
     return Backbone(net, label)
 
@@ -132,9 +254,9 @@ def resnet50_layer3(weights: str = "auto", seed: int = 0) -> Backbone:
     features of the paper's App. G. ``(N, 3, H, W)`` ImageNet-normalised -> ``(N, 1024, H/16, W/16)``.
     Labels read ``resnet50-layer3[imagenet]`` or ``resnet50-layer3[random-init]``.
     """
-    from torchvision.models import ResNet50_Weights, resnet50
+    from torchvision.models import resnet50
 
-    full, label = load_torchvision(resnet50, ResNet50_Weights.IMAGENET1K_V1, "resnet50", weights, seed)
+    full, label = load_torchvision(resnet50, weights_enum("resnet50"), "resnet50", weights, seed)
     net = nn.Sequential(full.conv1, full.bn1, full.relu, full.maxpool, full.layer1, full.layer2, full.layer3)
     net.eval().requires_grad_(False)
     return Backbone(net, label.replace("resnet50", "resnet50-layer3"))

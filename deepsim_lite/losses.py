@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import imagenet_normalize, vgg19_cached, vgg19_features, warn_missing
+from .features import ensure_weights, imagenet_normalize, vgg19_features, warn_missing, weights_enum
 
 __all__ = ["lsgan_loss", "feature_matching_loss", "VGGLoss", "perceptual_loss", "VGG_LAYERS", "VGG_WEIGHTS"]
 
@@ -73,12 +73,12 @@ class VGGLoss(nn.Module):
 
 
 def perceptual_loss(use_vgg: bool = True, fallback: str = "drop") -> tuple[nn.Module | None, str]:
-    """The reconstruction loss ℓ_rec under the offline-weights policy.
+    """The reconstruction loss ℓ_rec under the weights policy (:mod:`~deepsim_lite.features`).
 
     Args:
         use_vgg: False -> no perceptual loss at all.
-        fallback: what replaces VGG when its ImageNet weights are not cached: ``"drop"`` (GAN +
-            feature matching only) or ``"l1"`` (pixel L1).
+        fallback: what replaces VGG when its ImageNet weights are neither cached nor downloadable:
+            ``"drop"`` (GAN + feature matching only) or ``"l1"`` (pixel L1).
 
     Returns:
         ``(loss module or None, label)``; the label (``"vgg19[imagenet]"``, ``"dropped (no vgg19
@@ -88,10 +88,11 @@ def perceptual_loss(use_vgg: bool = True, fallback: str = "drop") -> tuple[nn.Mo
         raise ValueError(f"perceptual fallback must be 'drop' or 'l1', got {fallback!r}")
     if not use_vgg:
         return None, "off"
-    if vgg19_cached():
+    available, why = ensure_weights(weights_enum("vgg19"))
+    if available:
         return VGGLoss(), "vgg19[imagenet]"
     if fallback == "l1":
-        warn_missing("vgg19", "the perceptual loss is replaced by pixel L1")
+        warn_missing("vgg19", "the perceptual loss is replaced by pixel L1", why)
         return nn.L1Loss(), "l1 (no vgg19 weights)"
-    warn_missing("vgg19", "the perceptual loss is dropped (GAN + feature matching only)")
+    warn_missing("vgg19", "the perceptual loss is dropped (GAN + feature matching only)", why)
     return None, "dropped (no vgg19 weights)"

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import imagenet_normalize, load_torchvision
+from .features import imagenet_normalize, load_torchvision, weights_enum
 
 __all__ = ["psnr", "ssim", "l1", "LPIPS", "SIFID", "frechet_distance"]
 
@@ -94,11 +94,11 @@ class LPIPS:
 
     def __init__(self, net: str = "alex", weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
         import lpips
-        from torchvision.models import AlexNet_Weights, VGG16_Weights
+        from torchvision.models import VGG16_Weights
 
         if net not in ("alex", "vgg"):
             raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
-        enum = AlexNet_Weights.IMAGENET1K_V1 if net == "alex" else VGG16_Weights.IMAGENET1K_V1
+        enum = weights_enum("alexnet") if net == "alex" else VGG16_Weights.IMAGENET1K_V1
 
         def build(weights=None):  # lpips builds its own torchvision backbone; pretrained=True reads the same cache file
             return lpips.LPIPS(net=net, pnet_rand=weights is None, verbose=False)
@@ -139,12 +139,12 @@ class SIFID:
     """
 
     def __init__(self, weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
-        from torchvision.models import Inception_V3_Weights, inception_v3
+        from torchvision.models import inception_v3
 
         def build(weights=None):
             return inception_v3(weights=weights, aux_logits=True, init_weights=weights is None)
 
-        net, label = load_torchvision(build, Inception_V3_Weights.IMAGENET1K_V1, "inception", weights, seed)
+        net, label = load_torchvision(build, weights_enum("inception"), "inception", weights, seed)
         self.features = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1)
         self.device = torch.device(device or "cpu")
         self.features.eval().requires_grad_(False).to(self.device)

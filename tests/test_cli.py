@@ -30,6 +30,21 @@ def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "deepsim_lite.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
+def _run(*args):
+    """cli.main in this process (no interpreter start-up): exit code, stdout and stderr, like _cli."""
+    import contextlib
+    import io
+    import types
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse's own exit
+            code = exit_.code
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
 def _one_error_line(r, expected: str) -> None:
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("deepsim-lite: note:")]
@@ -56,15 +71,15 @@ def test_cli_train_then_generate_round_trip(tmp_path):
     prim = ds.load_model(tmp_path / "run")
     pair = ds.load_pair(img, None, "seg_edges", 4, 32)
     ds.save_primitive(tmp_path / "p.png", pair.primitive)
-    r = _cli("generate", str(tmp_path / "run" / "model.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "o.png"))
+    r = _run("generate", str(tmp_path / "run" / "model.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "o.png"))
     assert r.returncode == 0, r.stderr
     out = ds.load_image(tmp_path / "o.png")
     assert out.shape == (3, *prim.size)
     # resuming a finished run is a no-op that still reports
-    r = _cli("train", "--resume", "--out", str(tmp_path / "run"), "--quiet")
+    r = _run("train", "--resume", "--out", str(tmp_path / "run"), "--quiet")
     assert r.returncode == 0 and "trained 4 steps" in r.stdout
     # the same --out again without --resume is refused
-    r = _cli("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"))
+    r = _run("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "use --resume" in r.stderr
 
 
@@ -81,19 +96,19 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, case, small_pair):
             trainer = Trainer(small_pair, TINY)
             trainer.model().save(ckpt)
         ds.save_primitive(tmp_path / "p.png", ds.Primitive(torch.arange(32 * 48).reshape(32, 48) % 12, None, 12))
-        r = _cli("generate", str(ckpt), str(tmp_path / "p.png"))
+        r = _run("generate", str(ckpt), str(tmp_path / "p.png"))
         expected = {"missing_checkpoint": "does not exist", "corrupt_checkpoint": "not a readable checkpoint",
                     "wrong_labels": "label map has label 11 but the model knows 8 labels"}[case]
     elif case == "unknown_preset":
-        r = _cli("train", str(ds.sample_path("coffee")), "--preset", "huge")
+        r = _run("train", str(ds.sample_path("coffee")), "--preset", "huge")
         expected = "unknown preset 'huge'; choose one of paper, lesson"
     elif case == "unwritable_out":
         (tmp_path / "file").write_text("x")
-        r = _cli("train", str(ds.sample_path("coffee")), "--max-side", "32", "--iterations", "1",
+        r = _run("train", str(ds.sample_path("coffee")), "--max-side", "32", "--iterations", "1",
                  "--out", str(tmp_path / "file" / "run"))
         expected = "cannot create the run directory"
     else:
-        r = _cli("train", str(tmp_path / "none.png"))
+        r = _run("train", str(tmp_path / "none.png"))
         expected = "none.png does not exist"
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("deepsim-lite: note:")]
@@ -137,14 +152,14 @@ def test_demo_edit_file_is_reproducible():
     (["train"], "train needs an IMAGE"),
 ])
 def test_bad_options_are_one_line(tmp_path, args, expected):
-    r = _cli(*[str(ds.sample_path("coffee")) if a == "IMG" else a for a in args], "--out", str(tmp_path / "o")) \
-        if args[0] != "bench" and args[0] != "knn" else _cli(*args)
+    r = _run(*[str(ds.sample_path("coffee")) if a == "IMG" else a for a in args], "--out", str(tmp_path / "o")) \
+        if args[0] != "bench" and args[0] != "knn" else _run(*args)
     _one_error_line(r, expected)
 
 
 def test_too_small_huge_and_bomb_images_are_one_line(tmp_path):
     Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(tmp_path / "tiny.png")
-    _one_error_line(_cli("train", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "a")),
+    _one_error_line(_run("train", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "a")),
                     "tiny is 5x7 pixels; a network that halves it 2 times needs at least 8 per side")
     # a PNG whose header claims 20000 x 20000 pixels: refused before anything is decoded
     def chunk(kind, data):
@@ -152,17 +167,17 @@ def test_too_small_huge_and_bomb_images_are_one_line(tmp_path):
 
     header = struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0)
     (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
-    _one_error_line(_cli("train", str(tmp_path / "bomb.png"), "--out", str(tmp_path / "b")),
+    _one_error_line(_run("train", str(tmp_path / "bomb.png"), "--out", str(tmp_path / "b")),
                     "bomb.png is too large to read")
 
 
 def test_generate_writes_the_format_its_suffix_names(tmp_path, small_pair):
     Trainer(small_pair, TINY).model().save(tmp_path / "m.pt")
     ds.save_primitive(tmp_path / "p.png", small_pair.primitive)
-    r = _cli("generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "x.jpg"))
+    r = _run("generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png"), "--out", str(tmp_path / "x.jpg"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
-    _one_error_line(_cli("generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png"), "--out",
+    _one_error_line(_run("generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png"), "--out",
                          str(tmp_path / "x.gif")), "cannot write a .gif file; name it .png, .jpg or .jpeg")
 
 
@@ -177,12 +192,15 @@ def test_demo_never_deletes_what_it_did_not_write(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "notes.txt").write_text("mine")
-    _one_error_line(_cli("demo", "--out", str(tmp_path), "--iterations", "2", "--quiet"),
+    _one_error_line(_run("demo", "--out", str(tmp_path), "--iterations", "2", "--quiet"),
                     "holds files the demo did not write (notes.txt)")
     assert (run / "notes.txt").read_text() == "mine"
     (run / "notes.txt").unlink()
+    (run / "samples").mkdir()
+    (run / ".model.pt.k1ll.tmp").write_bytes(b"\0")  # left by a kill during a write: the demo's own
+    (run / "samples" / ".step_000002.png.k1ll.tmp").write_bytes(b"\0")
     for _ in range(2):  # a previous demo's run folder is replaced
-        r = _cli("demo", "--out", str(tmp_path), "--iterations", "2", "--quiet")
+        r = _run("demo", "--out", str(tmp_path), "--iterations", "2", "--quiet")
         assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["iterations"] == 2
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2]
@@ -204,3 +222,48 @@ def test_ctrl_c_during_train_saves_says_how_to_resume_and_exits_130(tmp_path):
     assert f"continue with: deepsim-lite train --resume --out {out}" in stderr
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] > 0
+
+
+def test_unexpected_failures_are_one_line_too(monkeypatch, capsys, tmp_path):
+    def out_of_memory(*a, **k):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
+
+    monkeypatch.setattr(cli, "load_model", out_of_memory)
+    monkeypatch.delenv("DEEPSIM_DEBUG", raising=False)
+    assert cli.main(["generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["deepsim-lite: error: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                   "(set DEEPSIM_DEBUG=1 for the traceback)"]
+    monkeypatch.setenv("DEEPSIM_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        cli.main(["generate", str(tmp_path / "m.pt"), str(tmp_path / "p.png")])
+
+
+def test_weights_lists_every_backbone_and_fetch_reports_each_failure(tmp_path, monkeypatch, capsys):
+    import http.server
+    import threading
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert cli.main(["weights"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[:4]] == ["vgg19", "resnet50", "alexnet", "inception"]
+    assert all("missing" in line for line in out[:4]) and "DEEPSIM_OFFLINE is set" in out[-1]
+    assert cli.main(["weights", "fetch", "vgg19"]) == 2  # offline: refused, said in one line
+    assert "vgg19: DEEPSIM_OFFLINE is set, so vgg19-dcbb9e9d.pth is not downloaded" in capsys.readouterr().err
+    monkeypatch.delenv("DEEPSIM_OFFLINE")
+    class Quiet(http.server.SimpleHTTPRequestHandler):  # serves an empty folder: every file is a 404
+        def log_message(self, *args):
+            pass
+
+    (tmp_path / "www").mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(tmp_path / "www")))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        mirror = f"http://127.0.0.1:{httpd.server_address[1]}/nothing-here"
+        assert cli.main(["weights", "fetch", "alexnet", "inception", "--mirror", mirror, "--quiet"]) == 2
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("could not download" in e and "not found" in e.lower() for e in err), err
+    assert not list((tmp_path / "torch").rglob("*.pth")) and not list((tmp_path / "torch").rglob("*.part"))

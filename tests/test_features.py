@@ -37,3 +37,148 @@ def test_imagenet_normalize_maps_the_mean_to_zero():
     white = features.imagenet_normalize(torch.ones(1, 3, 1, 1)).flatten()
     expected = (1 - torch.tensor(features.IMAGENET_MEAN)) / torch.tensor(features.IMAGENET_STD)
     assert torch.allclose(white, expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# Downloads, tested for real against an HTTP server on 127.0.0.1 (never another address).
+
+
+class _Weights:
+    """Stands in for a torchvision WeightsEnum member: what fetch() reads is its url."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _tiny_builder(weights=None):
+    net = torch.nn.Linear(3, 2)
+    if weights is not None:
+        net.load_state_dict(torch.load(features.cached_weights_path(weights), weights_only=True))
+    return net
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """Serves tmp_path/www on 127.0.0.1; /cut/NAME announces more bytes than it sends."""
+    import functools
+    import http.server
+    import threading
+
+    www = tmp_path / "www"
+    www.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/cut/"):
+                data = (www / self.path[5:]).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data) + 1000))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.close_connection = True
+                return
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(www)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _publish(www, net: torch.nn.Module, stem: str = "tiny") -> str:
+    """Save ``net``'s weights under torchvision's naming, <stem>-<sha256 prefix>.pth; returns the file name."""
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    name = f"{stem}-{hashlib.sha256(buf.getvalue()).hexdigest()[:8]}.pth"
+    (www / name).write_bytes(buf.getvalue())
+    return name
+
+
+@pytest.fixture()
+def online(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPSIM_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(features, "_warned", set())
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def test_auto_downloads_into_the_hub_cache_then_loads(server, online):
+    www, base = server
+    torch.manual_seed(3)
+    src = torch.nn.Linear(3, 2)
+    name = _publish(www, src)
+    net, label = features.load_torchvision(_tiny_builder, _Weights(f"{base}/{name}"), "tiny", "auto")
+    assert label == "tiny[imagenet]" and torch.equal(net.weight, src.weight)
+    assert sorted(p.name for p in online.iterdir()) == [name]  # the file, and no temporary left
+
+
+def test_a_truncated_download_leaves_nothing_and_falls_back(server, online):
+    www, base = server
+    name = _publish(www, torch.nn.Linear(3, 2))
+    with pytest.raises(features.WeightsUnavailable, match=f"the download of {name} .* stopped after"):
+        features.fetch(_Weights(f"{base}/cut/{name}"), progress=False)
+    assert list(online.iterdir()) == []
+    with pytest.warns(features.PretrainedWeightsMissing, match="stopped after .*deepsim-lite weights fetch"):
+        _, label = features.load_torchvision(_tiny_builder, _Weights(f"{base}/cut/{name}"), "tiny", "auto")
+    assert label == "tiny[random-init]" and list(online.iterdir()) == []
+
+
+def test_a_file_with_the_wrong_hash_is_not_stored(server, online):
+    www, base = server
+    name = _publish(www, torch.nn.Linear(3, 2))
+    (www / "tiny-00000000.pth").write_bytes((www / name).read_bytes())  # right bytes, wrong name hash
+    with pytest.raises(features.WeightsUnavailable, match="does not match tiny-00000000.pth"):
+        features.fetch(_Weights(f"{base}/tiny-00000000.pth"), progress=False)
+    assert list(online.iterdir()) == []
+
+
+def test_a_refused_connection_gives_the_labelled_fallback(online):
+    import socket
+
+    with socket.socket() as s:  # a port on 127.0.0.1 that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.warns(features.PretrainedWeightsMissing, match="could not download tiny-12345678.pth"):
+        _, label = features.load_torchvision(_tiny_builder, _Weights(f"http://127.0.0.1:{port}/tiny-12345678.pth"),
+                                             "tiny", "auto")
+    assert label == "tiny[random-init]"
+    with pytest.raises(FileNotFoundError, match="run `deepsim-lite weights fetch`"):
+        features.load_torchvision(_tiny_builder, _Weights(f"http://127.0.0.1:{port}/tiny-12345678.pth"), "tiny",
+                                  "imagenet")
+
+
+def test_offline_never_touches_the_network(online, monkeypatch):
+    monkeypatch.setenv("DEEPSIM_OFFLINE", "1")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a network call was made although DEEPSIM_OFFLINE=1")
+
+    monkeypatch.setattr(features.urllib.request, "urlopen", no_network)
+    with pytest.warns(features.PretrainedWeightsMissing, match="DEEPSIM_OFFLINE is set"):
+        _, label = features.load_torchvision(_tiny_builder, _Weights("http://127.0.0.1:9/tiny-12345678.pth"),
+                                             "tiny", "auto")
+    assert label == "tiny[random-init]" and features.offline()
+    assert all(not r["cached"] for r in features.weights_status())
+
+
+def test_the_test_suite_itself_runs_offline():
+    # make test and .ci/run export DEEPSIM_OFFLINE=1: no test may reach out, even by accident
+    import os
+
+    if os.environ.get("CI") or os.environ.get("MAKELEVEL"):
+        assert features.offline()
+
+
+def test_every_backbone_the_toolkit_uses_is_listed():
+    rows = {r["name"]: r for r in features.weights_status()}
+    assert set(rows) == {"vgg19", "resnet50", "alexnet", "inception"}
+    assert rows["vgg19"]["file"].endswith("vgg19-dcbb9e9d.pth")
+    assert rows["inception"]["file"].endswith(".pth") and "perceptual" in rows["vgg19"]["use"]

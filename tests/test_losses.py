@@ -34,8 +34,9 @@ def test_vgg_loss_with_random_backbone():
 
 def test_missing_weights_fall_back_with_one_warning_and_a_label(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    monkeypatch.setenv("DEEPSIM_OFFLINE", "1")  # and no network
     monkeypatch.setattr(features, "_warned", set())
-    with pytest.warns(features.PretrainedWeightsMissing, match="replaced by pixel L1"):
+    with pytest.warns(features.PretrainedWeightsMissing, match="DEEPSIM_OFFLINE is set.*replaced by pixel L1"):
         mod, label = losses.perceptual_loss(True, "l1")
     assert isinstance(mod, torch.nn.L1Loss) and label == "l1 (no vgg19 weights)"
     with warnings.catch_warnings():
@@ -43,5 +44,5 @@ def test_missing_weights_fall_back_with_one_warning_and_a_label(tmp_path, monkey
         mod, label = losses.perceptual_loss(True, "drop")
     assert mod is None and label == "dropped (no vgg19 weights)"
     assert losses.perceptual_loss(False) == (None, "off")
-    with pytest.raises(FileNotFoundError, match="not cached"):
+    with pytest.raises(FileNotFoundError, match="weights are not at .* run `deepsim-lite weights fetch`"):
         features.vgg19_features("imagenet")
