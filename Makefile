@@ -54,8 +54,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/tps_speed.py
 
 # On a machine with one CUDA GPU: the whole GPU check (<= 9 min on an H100), JSON per part in benchmarks/results/gpu/
-gpu-check: $(STAMP)
-	$(PY) benchmarks/gpu_check.py
+# Uses the Python you run it with (the GPU machine's own torch), not .venv's CPU-tested pins.
+gpu-check:
+	$(PYTHON) benchmarks/gpu_check.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -116,7 +116,7 @@ def _as_batch(x: torch.Tensor, batch: int | None, name: str) -> torch.Tensor:
     return x
 
 
-def augment_pair(
+def augment_pair(  # over 60 lines only by its docstring: the four accepted primitive forms are documented here
     image: torch.Tensor,
     primitive: torch.Tensor | Primitive,
     mode: str = "tps",

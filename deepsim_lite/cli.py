@@ -21,6 +21,7 @@ from . import data, edits, metrics, viz
 from ._io import write_json, write_text
 from .config import PRESETS, TrainConfig
 from .extract import make_primitive
+from .features import BACKBONES
 from .model import load_model
 from .train import TrainResult, fit, resume
 
@@ -237,6 +238,10 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     """List the ImageNet backbones the toolkit uses and whether their files are cached; or fetch them."""
     from . import features
 
+    unknown = [n for n in args.names if n not in features.BACKBONES]
+    if unknown or (args.names and args.action == "list"):
+        raise ValueError(f"unknown backbone {unknown[0]!r}; choose from {', '.join(features.BACKBONES)}" if unknown
+                         else "names go with 'weights fetch'; 'weights' alone lists every backbone")
     if args.action == "fetch":
         names = args.names or list(features.BACKBONES)
         failed = []
@@ -289,7 +294,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"deepsim-lite: error: {where + ': ' if where else ''}{message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # long by design: one declarative table of every command's options
     parser = _Parser(prog="deepsim-lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     positive, non_negative = _int_at_least(1), _int_at_least(0)
@@ -356,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("weights", help="ImageNet weights the toolkit uses: list them (cached or not), or fetch them")
     p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
-    p.add_argument("names", nargs="*", help="backbones to fetch (default: all): vgg19 resnet50 alexnet inception")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"backbones to fetch (default: all): {' '.join(BACKBONES)}")
     p.add_argument("--mirror", help="download from this URL prefix (a mirror with the same file names) "
                    "instead of torchvision's URL")
     p.add_argument("--quiet", action="store_true", help="no download progress bar")

@@ -107,7 +107,7 @@ class TrainConfig:
             if value > 1 or (name != "decay_start" and value == 1):
                 raise ValueError(f"{name} must lie in [0, 1{']' if name == 'decay_start' else ')'}, got {value}")
         for name in ("amp", "channels_last", "fused_adam"):
-            if getattr(self, name) not in (None, True, False):
+            if not any(getattr(self, name) is v for v in (None, True, False)):
                 raise ValueError(f"{name} must be True, False or None, got {getattr(self, name)!r}")
         if not isinstance(self.omega, Omega) or not isinstance(self.crop, CropFlip):
             raise ValueError("omega must be a tps.Omega and crop an augment.CropFlip")

@@ -14,9 +14,11 @@ as ``"vgg19[imagenet]"`` or ``"vgg19[random-init]"`` that every loss, metric and
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -25,6 +27,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ._io import _UMASK
 
 __all__ = [
     "Backbone",
@@ -48,6 +52,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _warned: set[str] = set()
+_failed: dict[str, str] = {}  # URL -> why its download failed in this process (tried once, not again)
 
 
 class PretrainedWeightsMissing(UserWarning):
@@ -97,7 +102,7 @@ def weights_enum(name: str):
 
 def offline() -> bool:
     """True when ``DEEPSIM_OFFLINE`` is set (to anything but ``0``/empty): never touch the network."""
-    return os.environ.get("DEEPSIM_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+    return os.environ.get("DEEPSIM_OFFLINE", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def fetch(weights, url: str | None = None, timeout: float = CONNECT_TIMEOUT_S, progress: bool = True) -> Path:
@@ -117,15 +122,31 @@ def fetch(weights, url: str | None = None, timeout: float = CONNECT_TIMEOUT_S, p
     if offline():
         raise WeightsUnavailable(f"DEEPSIM_OFFLINE is set, so {dst.name} is not downloaded")
     url = url or weights.url
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    if url in _failed:  # tried in this process already: do not wait for the same timeout again
+        raise WeightsUnavailable(_failed[url])
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        for stale in dst.parent.glob(f".{dst.name}.*.part"):  # left by a killed download (not a running one)
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    except OSError as err:
+        raise WeightsUnavailable(f"the torch hub cache {dst.parent} is not writable ({err.strerror or err}); "
+                                 "set TORCH_HOME to a writable folder") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            digest, size = _download(url, f, timeout, progress, dst.name)
+            try:
+                digest, size = _download(url, f, timeout, progress, dst.name)
+            except WeightsUnavailable as err:
+                _failed[url] = str(err)
+                raise
+            f.flush()
+            os.fsync(f.fileno())
         match = re.search(r"-([a-f0-9]{6,})\.", dst.name)  # torchvision names files <model>-<sha256 prefix>.pth
         if match and not digest.startswith(match.group(1)):
             raise WeightsUnavailable(f"{url} sent {size} bytes whose SHA-256 does not match {dst.name}; "
                                      "a wrong or damaged file, not stored")
+        os.chmod(tmp, 0o666 & ~_UMASK)  # readable by the class that shares this cache, like any other file
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -146,7 +167,7 @@ def _download(url: str, f, timeout: float, progress: bool, name: str) -> tuple[s
                     h.update(chunk)
                     size += len(chunk)
                     bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
         raise WeightsUnavailable(f"could not download {name} from {url} ({reason})") from None
     if total and size != total:
@@ -187,9 +208,11 @@ def warn_missing(name: str, consequence: str, why: str = "") -> None:
         return
     _warned.add(name)
     why = why or f"they are not in the torch hub cache ({torch.hub.get_dir()}/checkpoints)"
+    fix = ("unset DEEPSIM_OFFLINE, or run `deepsim-lite weights fetch` where there is network" if offline() else
+           "run `deepsim-lite weights fetch` on a machine with network (or copy torchvision's file into the hub "
+           "cache, see TORCH_HOME)")
     warnings.warn(
-        f"no ImageNet weights for {name}: {why}; {consequence}. Fix: run `deepsim-lite weights fetch` on a "
-        "machine with network (or copy torchvision's file into the hub cache, see TORCH_HOME).",
+        f"no ImageNet weights for {name}: {why}; {consequence}. Fix: {fix}.",
         PretrainedWeightsMissing,
         stacklevel=3,
     )

@@ -51,7 +51,7 @@ def _digest(state: dict) -> str:
         if isinstance(obj, torch.Tensor):
             t = obj.detach().cpu().contiguous()
             h.update(f"{path}:{t.dtype}:{tuple(t.shape)};".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
         elif isinstance(obj, dict):
             for k in sorted(obj, key=str):
                 if not (path == "" and k == "checksum"):

@@ -129,8 +129,8 @@ def _deferred_interrupt():
     try:
         yield flag
     finally:
-        if previous is not None:  # None: a handler installed from C, which Python cannot put back
-            signal.signal(signal.SIGINT, previous)
+        # None: a handler installed from C, which Python cannot put back; Python's own is the next best
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 class Trainer:
@@ -435,8 +435,9 @@ class Trainer:
                 config = dataclasses.replace(config, device=device)
             pr = state["pair"]
             pair = Pair(pr["image"], Primitive(pr["labels"], pr["edges"], pr["n_labels"]), pr["name"])
-        except KeyError as err:
-            raise ValueError(f"{path}: the checkpoint has no {err.args[0]!r} entry; it cannot be resumed") from None
+        except (KeyError, TypeError) as err:
+            what = f"has no {err.args[0]!r} entry" if isinstance(err, KeyError) else f"is malformed ({err})"
+            raise ValueError(f"{path}: the checkpoint {what}; it cannot be resumed") from None
         trainer = cls(pair, config, run_dir)  # outside the try: its own errors (e.g. out of memory) say what they are
         try:
             trainer.G.load_state_dict(state["G"])

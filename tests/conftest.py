@@ -1,7 +1,13 @@
 """Shared fixtures: small real photos from data/ (CPU, float32, [-1, 1])."""
 
+import os
+
 import pytest
 import torch
+
+# No test reaches the network, however it is started (make test exports this too; the download tests
+# unset it and talk to a server of their own on 127.0.0.1).
+os.environ.setdefault("DEEPSIM_OFFLINE", "1")
 
 import deepsim_lite as ds
 

@@ -107,6 +107,7 @@ def online(tmp_path, monkeypatch):
     monkeypatch.delenv("DEEPSIM_OFFLINE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(features, "_warned", set())
+    monkeypatch.setattr(features, "_failed", {})
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
@@ -170,11 +171,8 @@ def test_offline_never_touches_the_network(online, monkeypatch):
 
 
 def test_the_test_suite_itself_runs_offline():
-    # make test and .ci/run export DEEPSIM_OFFLINE=1: no test may reach out, even by accident
-    import os
-
-    if os.environ.get("CI") or os.environ.get("MAKELEVEL"):
-        assert features.offline()
+    # tests/conftest.py sets DEEPSIM_OFFLINE=1 unless the caller chose otherwise; make test exports it too
+    assert features.offline()
 
 
 def test_every_backbone_the_toolkit_uses_is_listed():
@@ -182,3 +180,36 @@ def test_every_backbone_the_toolkit_uses_is_listed():
     assert set(rows) == {"vgg19", "resnet50", "alexnet", "inception"}
     assert rows["vgg19"]["file"].endswith("vgg19-dcbb9e9d.pth")
     assert rows["inception"]["file"].endswith(".pth") and "perceptual" in rows["vgg19"]["use"]
+
+
+def test_a_download_lands_readable_and_a_failure_is_not_retried(server, online, monkeypatch):
+    import os
+    import socket
+
+    www, base = server
+    name = _publish(www, torch.nn.Linear(3, 2))
+    monkeypatch.setattr(features, "_UMASK", 0o022)
+    path = features.fetch(_Weights(f"{base}/{name}"), progress=False)
+    assert path.stat().st_mode & 0o777 == 0o644  # a class sharing this cache can read it
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/tiny-12345678.pth"
+    with pytest.raises(features.WeightsUnavailable, match="could not download"):
+        features.fetch(_Weights(dead), progress=False)
+    calls = []
+    monkeypatch.setattr(features.urllib.request, "urlopen", lambda *a, **k: calls.append(1))
+    with pytest.raises(features.WeightsUnavailable, match="could not download"):
+        features.fetch(_Weights(dead), progress=False)  # the same failure, without waiting for it again
+    assert calls == [] and os.access(path, os.R_OK)
+
+
+def test_an_unwritable_hub_cache_falls_back_instead_of_crashing(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPSIM_OFFLINE", raising=False)
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "file" / "torch"))  # cannot be created
+    monkeypatch.setattr(features, "_warned", set())
+    monkeypatch.setattr(features, "_failed", {})
+    with pytest.warns(features.PretrainedWeightsMissing, match="hub cache .* is not writable .*; set TORCH_HOME"):
+        _, label = features.load_torchvision(_tiny_builder, _Weights("http://127.0.0.1:9/tiny-12345678.pth"),
+                                             "tiny", "auto")
+    assert label == "tiny[random-init]"
