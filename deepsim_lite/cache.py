@@ -105,7 +105,8 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
         sample, primitive_kind, max_side=config.max_side, multiple=config.multiple, n_segments=config.n_segments)
     folder = cache_dir()
     _writable_cache(folder)
-    path = folder / f"{pair.name or 'pair'}-{primitive_kind}-{augmentation}-{preset}-{cache_key(pair, config)}.pt"
+    # Named by content, not by the pair's name: the same frame loaded by two lessons is one model.
+    path = folder / f"{primitive_kind}-{augmentation}-{preset}-{cache_key(pair, config)}.pt"
     with _locked(path):  # a second process waits here, then loads what the first one trained
         if path.exists() and not retrain:
             try:

@@ -100,3 +100,13 @@ def test_a_second_process_waits_for_the_first_and_loads(tmp_path, capfd):
     assert not (tmp_path / "m2").exists()
     assert "waiting for another process that is training" in capfd.readouterr().out
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+
+
+def test_the_same_pair_under_another_name_is_the_same_entry(small_pair, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
+    calls = []
+    real_fit = cache.fit
+    monkeypatch.setattr(cache, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    cache.cached_model(Pair(small_pair.image, small_pair.primitive, "carphone_000"), iterations=2, progress=False)
+    cache.cached_model(Pair(small_pair.image, small_pair.primitive, "carphone_f000"), iterations=2, progress=False)
+    assert len(calls) == 1  # lessons 05 and 06 load frame 0 of the same clip: one model, trained once

@@ -220,7 +220,7 @@ from pathlib import Path
 torch.set_num_threads(1)
 run, marker = Path(sys.argv[1]), Path(sys.argv[2])
 pair = ds.load_sample("chelsea", "seg_edges", max_side=48, multiple=4)
-cfg = ds.TrainConfig.preset("lesson", iterations=120, log_every=5, checkpoint_every=7)
+cfg = ds.TrainConfig.preset("lesson", iterations=60, log_every=5, checkpoint_every=7)
 trainer = (ds.train.Trainer.from_checkpoint(run / "checkpoints" / "last.pt", run)
            if (run / "checkpoints" / "last.pt").exists() else ds.train.Trainer(pair, cfg, run))
 real_step = trainer.train_step
@@ -243,7 +243,7 @@ def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_weights(tmp_pat
     cmd = [sys.executable, "-c", _CHILD]
     subprocess.run([*cmd, str(tmp_path / "full"), str(tmp_path / "unused"), "-1"], check=True, env=env, timeout=300)
     run, codes = tmp_path / "killed", []
-    for sig, at in ((signal.SIGKILL, 30), (signal.SIGINT, 70)):
+    for sig, at in ((signal.SIGKILL, 17), (signal.SIGINT, 38)):
         marker = tmp_path / f"marker-{at}"
         proc = subprocess.Popen([*cmd, str(run), str(marker), str(at)], env=env)
         deadline = time.time() + 120
@@ -252,7 +252,7 @@ def test_killed_and_interrupted_runs_resume_to_the_uninterrupted_weights(tmp_pat
         proc.send_signal(sig)
         codes.append(proc.wait(timeout=120))
         step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
-        assert step < 120, "the run finished before the signal: the test proved nothing"
+        assert step < 60, "the run finished before the signal: the test proved nothing"
     assert codes == [-signal.SIGKILL, 130]
     subprocess.run([*cmd, str(run), str(tmp_path / "unused"), "-1"], check=True, env=env, timeout=300)
     a = torch.load(tmp_path / "full" / "model.pt", weights_only=True)["generator"]
