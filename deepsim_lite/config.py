@@ -22,7 +22,7 @@ from .augment import PADDINGS, CropFlip
 from .primitives import KINDS
 from .tps import Omega
 
-__all__ = ["TrainConfig", "PRESETS", "select_device"]
+__all__ = ["TrainConfig", "PRESETS", "select_device", "amp_enabled", "channels_last_enabled"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
@@ -191,3 +191,24 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ValueError("device 'mps' requested but Apple MPS is not available; use device='auto' or 'cpu'")
     return torch.device(name)
+
+
+def amp_enabled(config: TrainConfig, device_type: str, cuda_bf16: bool) -> bool:
+    """bf16 autocast: on CUDA (with bf16) unless ``amp=False``; elsewhere only when ``amp=True`` (CPU
+    autocast runs the same code as CUDA's: that is how the CPU tests exercise the GPU path)."""
+    if device_type == "cuda":
+        return config.amp is not False and cuda_bf16
+    return config.amp is True
+
+
+def channels_last_enabled(config: TrainConfig, device_type: str) -> tuple[bool, str]:
+    """``(use NHWC, why not if it was asked for)``: CUDA at batch >= 2 only. torch 2.14 on the CPU returns
+    wrong conv-weight gradients for Conv2d -> InstanceNorm2d in channels_last (tests/test_train.py measures
+    160% error at batch 1, 3% at batch 4); on CUDA it is unproven at batch 1."""
+    if not config.channels_last:
+        return False, ""
+    if device_type == "cpu" or config.batch_size == 1:
+        where = "on the CPU" if device_type == "cpu" else "at batch_size 1"
+        return False, (f"channels_last is disabled {where}: instance-norm backward gives wrong gradients in that "
+                       "layout (torch 2.14)")
+    return True, ""

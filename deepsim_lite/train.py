@@ -37,7 +37,7 @@ import torch
 
 from . import augment, rundir
 from ._io import png_bytes, write_json, write_png, write_torch
-from .config import TrainConfig, select_device
+from .config import TrainConfig, amp_enabled, channels_last_enabled, select_device
 from .data import Pair
 from .losses import feature_matching_loss, lsgan_loss, perceptual_loss
 from .model import (
@@ -86,27 +86,6 @@ def _lr_factor(step: int, total: int, decay_start: float) -> float:
 def _in_notebook() -> bool:
     shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
-
-
-def amp_enabled(config: TrainConfig, device_type: str, cuda_bf16: bool) -> bool:
-    """bf16 autocast: on CUDA (with bf16) unless ``amp=False``; elsewhere only when ``amp=True`` (CPU
-    autocast runs the same code as CUDA's: that is how the CPU tests exercise the GPU path)."""
-    if device_type == "cuda":
-        return config.amp is not False and cuda_bf16
-    return config.amp is True
-
-
-def channels_last_enabled(config: TrainConfig, device_type: str) -> tuple[bool, str]:
-    """``(use NHWC, why not if it was asked for)``: CUDA at batch >= 2 only. torch 2.14 on the CPU returns
-    wrong conv-weight gradients for Conv2d -> InstanceNorm2d in channels_last (tests/test_train.py measures
-    160% error at batch 1, 3% at batch 4); on CUDA it is unproven at batch 1."""
-    if not config.channels_last:
-        return False, ""
-    if device_type == "cpu" or config.batch_size == 1:
-        where = "on the CPU" if device_type == "cpu" else "at batch_size 1"
-        return False, (f"channels_last is disabled {where}: instance-norm backward gives wrong gradients in that "
-                       "layout (torch 2.14)")
-    return True, ""
 
 
 @contextmanager

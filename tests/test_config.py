@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from deepsim_lite.config import PRESETS, TrainConfig, select_device
+from deepsim_lite.config import PRESETS, TrainConfig, amp_enabled, channels_last_enabled, select_device
 
 
 def test_presets_hold_the_paper_defaults():
@@ -72,3 +72,19 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             select_device("cuda")
+
+
+@pytest.mark.parametrize("device,amp,bf16,expected", [
+    ("cuda", None, True, True), ("cuda", None, False, False), ("cuda", False, True, False), ("cuda", True, True, True),
+    ("cpu", None, False, False), ("cpu", True, False, True), ("cpu", False, False, False),
+])
+def test_amp_policy(device, amp, bf16, expected):
+    assert amp_enabled(dataclasses.replace(PRESETS["lesson"], amp=amp), device, bf16) is expected
+
+
+def test_channels_last_policy():
+    ok = dataclasses.replace(PRESETS["lesson"], channels_last=True, batch_size=2)
+    assert channels_last_enabled(ok, "cuda") == (True, "")
+    assert channels_last_enabled(dataclasses.replace(ok, batch_size=1), "cuda")[1].endswith("(torch 2.14)")
+    assert "on the CPU" in channels_last_enabled(ok, "cpu")[1]
+    assert channels_last_enabled(PRESETS["lesson"], "cuda") == (False, "")

@@ -318,19 +318,3 @@ def test_the_paper_preset_builds_steps_and_round_trips_on_the_cpu(tmp_path):
     resumed = train.Trainer.from_checkpoint(tmp_path / "last.pt")
     assert resumed.step == 1 and all(torch.equal(a, b) for a, b in zip(t.G.parameters(), resumed.G.parameters(),
                                                                           strict=True))
-
-
-@pytest.mark.parametrize("device,amp,bf16,expected", [
-    ("cuda", None, True, True), ("cuda", None, False, False), ("cuda", False, True, False), ("cuda", True, True, True),
-    ("cpu", None, False, False), ("cpu", True, False, True), ("cpu", False, False, False),
-])
-def test_amp_policy(device, amp, bf16, expected):
-    assert train.amp_enabled(dataclasses.replace(TINY, amp=amp), device, bf16) is expected
-
-
-def test_channels_last_policy():
-    ok = dataclasses.replace(TINY, channels_last=True, batch_size=2)
-    assert train.channels_last_enabled(ok, "cuda") == (True, "")
-    assert train.channels_last_enabled(dataclasses.replace(ok, batch_size=1), "cuda")[1].endswith("(torch 2.14)")
-    assert "on the CPU" in train.channels_last_enabled(ok, "cpu")[1]
-    assert train.channels_last_enabled(TINY, "cuda") == (False, "")
