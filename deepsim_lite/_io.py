@@ -13,24 +13,32 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["atomic_write_bytes", "write_text", "write_json", "png_bytes", "write_png", "write_torch"]
+__all__ = ["atomic_file", "atomic_write_bytes", "write_text", "write_json", "png_bytes", "write_png", "write_torch"]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+@contextmanager
+def atomic_file(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A binary file that becomes ``path`` only if the ``with`` block ends without an exception.
+
+    It is written as ``.<name>.<random><suffix>`` in the same folder, fsynced, given the usual
+    permissions (mkstemp's are private) and renamed into place; on any exception it is removed.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=suffix, dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
@@ -38,6 +46,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def _read_umask() -> int:

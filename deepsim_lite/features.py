@@ -17,7 +17,6 @@ import hashlib
 import http.client
 import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._io import _UMASK
+from ._io import atomic_file
 
 __all__ = [
     "Backbone",
@@ -129,28 +128,18 @@ def fetch(weights, url: str | None = None, timeout: float = CONNECT_TIMEOUT_S, p
         for stale in dst.parent.glob(f".{dst.name}.*.part"):  # left by a killed download (not a running one)
             if time.time() - stale.stat().st_mtime > 3600:
                 stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+        with atomic_file(dst, suffix=".part") as f:  # the file appears only once it is complete and checked
+            digest, size = _download(url, f, timeout, progress, dst.name)
+            match = re.search(r"-([a-f0-9]{6,})\.", dst.name)  # torchvision's names: <model>-<sha256 prefix>.pth
+            if match and not digest.startswith(match.group(1)):
+                raise WeightsUnavailable(f"{url} sent {size} bytes whose SHA-256 does not match {dst.name}; "
+                                         "a wrong or damaged file, not stored")
+    except WeightsUnavailable as err:
+        _failed[url] = str(err)
+        raise
     except OSError as err:
         raise WeightsUnavailable(f"the torch hub cache {dst.parent} is not writable ({err.strerror or err}); "
                                  "set TORCH_HOME to a writable folder") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            try:
-                digest, size = _download(url, f, timeout, progress, dst.name)
-            except WeightsUnavailable as err:
-                _failed[url] = str(err)
-                raise
-            f.flush()
-            os.fsync(f.fileno())
-        match = re.search(r"-([a-f0-9]{6,})\.", dst.name)  # torchvision names files <model>-<sha256 prefix>.pth
-        if match and not digest.startswith(match.group(1)):
-            raise WeightsUnavailable(f"{url} sent {size} bytes whose SHA-256 does not match {dst.name}; "
-                                     "a wrong or damaged file, not stored")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # readable by the class that shares this cache, like any other file
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dst
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from deepsim_lite import features
+from deepsim_lite import _io, features
 
 
 def test_cached_weights_path_follows_torch_home(tmp_path, monkeypatch):
@@ -188,7 +188,7 @@ def test_a_download_lands_readable_and_a_failure_is_not_retried(server, online, 
 
     www, base = server
     name = _publish(www, torch.nn.Linear(3, 2))
-    monkeypatch.setattr(features, "_UMASK", 0o022)
+    monkeypatch.setattr(_io, "_UMASK", 0o022)  # what atomic_file gives the file
     path = features.fetch(_Weights(f"{base}/{name}"), progress=False)
     assert path.stat().st_mode & 0o777 == 0o644  # a class sharing this cache can read it
     with socket.socket() as s:
