@@ -13,6 +13,8 @@ the coefficients solve (Donato & Belongie 2002)
 
 which minimises Σ_i ‖v_i − f(c_i)‖² + λ·J(f) (Eq. 4, J = bending energy / 16π, see
 :func:`bending_energy`). λ = 0 interpolates the targets; λ → ∞ gives the least-squares affine map.
+λ convention: with U = r² log r² (ours, Donato & Belongie's) K is twice the K of U = r² log r, so our λ
+equals 2× the λ of code written with r² log r (same spline for λ_ours = 2 λ_theirs).
 We fit the *displacement* v_i − c_i and add p back: the same spline (the identity is affine, and
 affine maps are reproduced exactly), but a zero displacement gives exactly zero coefficients, so
 zero jitter is the identity warp to the last bit.
@@ -20,6 +22,15 @@ zero jitter is the identity warp to the last bit.
 Coordinates are normalised (x, y) in [-1, 1], ``align_corners=False``: the convention of
 ``torch.nn.functional.grid_sample``. A warp is a backward map: output pixel p samples the input
 at f(p) (the paper's f(x)(i, j) = x(f(i, j))).
+
+Pixel space. The paper's spline lives in pixel coordinates, where a pixel step is the same length
+along x and y. Normalised coordinates stretch the shorter side, so a radial basis U(‖p − c‖) in them
+is not the pixel-space spline on a non-square image (6% of the displacement at 84×128, 12% at
+320×640). Given the image ``shape``, :func:`fit_tps` and Ω's sampler therefore fit and evaluate in
+*pixel-proportional* coordinates q = (x·W/m, y·H/m), m = max(H, W) (:func:`aspect_scale`): q is pixel
+space scaled by 2/m, and since uniform scaling leaves an interpolating TPS unchanged, the warp equals
+the pixel-space TPS exactly; a smoothing λ in q units is λ·(m/2)² in pixel units. Points, targets and
+grids stay normalised in the API.
 
 Example:
     >>> import torch
@@ -49,6 +60,7 @@ __all__ = [
     "tps_eval",
     "tps_grid",
     "pixel_grid",
+    "aspect_scale",
     "control_grid",
     "bending_energy",
     "affine_lstsq",
@@ -73,6 +85,17 @@ def _affine_basis(pts: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.ones_like(pts[..., :1]), pts], -1)
 
 
+def aspect_scale(h: int, w: int) -> tuple[float, float]:
+    """``(sx, sy) = (W/m, H/m)``, m = max(H, W): normalised (x, y) times these are pixel-proportional.
+
+    1 along the longer side, so on a square image pixel-proportional and normalised coordinates agree.
+    """
+    if h < 1 or w < 1:
+        raise ValueError(f"image shape must be positive, got {h}x{w}")
+    m = max(h, w)
+    return w / m, h / m
+
+
 def _check_points(pts: torch.Tensor, name: str) -> None:
     if not isinstance(pts, torch.Tensor) or pts.ndim != 3 or pts.shape[-1] != 2:
         raise ValueError(f"{name} must be a (B, N, 2) tensor of (x, y) points, got {getattr(pts, 'shape', pts)}")
@@ -82,23 +105,31 @@ def _check_points(pts: torch.Tensor, name: str) -> None:
 
 @dataclass(frozen=True)
 class ThinPlateSpline:
-    """A batch of fitted splines f(p) = p + P(p)·a + Σ w_i U(‖p − c_i‖).
+    """A batch of fitted splines. In fitting coordinates q = p·s (s = ``scale``, see :func:`aspect_scale`)
+    the displacement is P(q)·a + Σ w_i U(‖q − q_i‖), and f(p) = p + displacement / s.
 
     Attributes:
         ctrl: ``(B, N, 2)`` control points c_i (normalised x, y).
-        w: ``(B, N, 2)`` radial weights (Σ_i w_i = 0 and Σ_i w_i c_iᵀ = 0).
-        a: ``(B, 3, 2)`` affine coefficients of the displacement, rows for [1, x, y].
+        w: ``(B, N, 2)`` radial weights in fitting units (Σ_i w_i = 0 and Σ_i w_i q_iᵀ = 0).
+        a: ``(B, 3, 2)`` affine coefficients of the displacement in fitting units, rows for [1, q_x, q_y].
+        scale: ``(sx, sy)``, normalised -> fitting coordinates; (1, 1) when fitted without a shape.
     """
 
     ctrl: torch.Tensor
     w: torch.Tensor
     a: torch.Tensor
+    scale: tuple[float, float] = (1.0, 1.0)
+
+    def _s(self) -> torch.Tensor:
+        return torch.tensor(self.scale, dtype=self.ctrl.dtype, device=self.ctrl.device)
 
     @property
     def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The affine part of f as ``(A (B, 2, 2), b (B, 2))`` with f(p) ≈ A p + b far away."""
+        """The affine part of f as ``(A (B, 2, 2), b (B, 2))`` with f(p) ≈ A p + b far away (normalised)."""
+        s = self._s()
         eye = torch.eye(2, dtype=self.a.dtype, device=self.a.device)
-        return eye + self.a[:, 1:].transpose(1, 2), self.a[:, 0]
+        # displacement_d = (a_0d + Σ_e a_(1+e)d s_e p_e) / s_d
+        return eye + self.a[:, 1:].transpose(1, 2) * s[None, None, :] / s[None, :, None], self.a[:, 0] / s
 
 
 def _system(ctrl: torch.Tensor, lam: float) -> torch.Tensor:
@@ -111,13 +142,16 @@ def _system(ctrl: torch.Tensor, lam: float) -> torch.Tensor:
     return torch.cat([top, bottom], 1)
 
 
-def fit_tps(pts_src: torch.Tensor, pts_dst: torch.Tensor, lam: float = 0.0) -> ThinPlateSpline:
+def fit_tps(pts_src: torch.Tensor, pts_dst: torch.Tensor, lam: float = 0.0,
+            shape: tuple[int, int] | None = None) -> ThinPlateSpline:
     """Fit splines f with f(pts_src) ≈ pts_dst, one per batch element (one batched solve).
 
     Args:
         pts_src: ``(B, N, 2)`` control points, normalised (x, y); N ≥ 3 and not all collinear.
         pts_dst: ``(B, N, 2)`` targets.
         lam: smoothing λ ≥ 0 (0 interpolates; large values tend to the least-squares affine map).
+        shape: ``(H, W)`` of the image the warp is for: fit in pixel-proportional coordinates, so f is
+            the pixel-space spline (module docstring). None: fit in the coordinates as given.
 
     Returns:
         :class:`ThinPlateSpline` in the dtype and device of the inputs.
@@ -131,9 +165,11 @@ def fit_tps(pts_src: torch.Tensor, pts_dst: torch.Tensor, lam: float = 0.0) -> T
     if lam < 0:
         raise ValueError(f"smoothing lam must be >= 0, got {lam}")
     b, n, _ = pts_src.shape
-    rhs = torch.cat([pts_dst - pts_src, pts_src.new_zeros(b, 3, 2)], 1)
-    coef = torch.linalg.solve(_system(pts_src, lam), rhs)  # (B, N+3, 2)
-    return ThinPlateSpline(pts_src, coef[:, :n], coef[:, n:])
+    scale = aspect_scale(*shape) if shape is not None else (1.0, 1.0)
+    s = torch.tensor(scale, dtype=pts_src.dtype, device=pts_src.device)
+    rhs = torch.cat([(pts_dst - pts_src) * s, pts_src.new_zeros(b, 3, 2)], 1)
+    coef = torch.linalg.solve(_system(pts_src * s, lam), rhs)  # (B, N+3, 2)
+    return ThinPlateSpline(pts_src, coef[:, :n], coef[:, n:], scale)
 
 
 def tps_eval(spline: ThinPlateSpline, pts: torch.Tensor) -> torch.Tensor:
@@ -141,7 +177,9 @@ def tps_eval(spline: ThinPlateSpline, pts: torch.Tensor) -> torch.Tensor:
     if pts.ndim == 2:
         pts = pts.expand(spline.ctrl.shape[0], -1, -1)
     _check_points(pts, "pts")
-    return pts + _radial(pts, spline.ctrl) @ spline.w + _affine_basis(pts) @ spline.a
+    s = spline._s()
+    q = pts * s
+    return pts + (_radial(q, spline.ctrl * s) @ spline.w + _affine_basis(q) @ spline.a) / s
 
 
 def pixel_grid(h: int, w: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
@@ -175,9 +213,11 @@ def bending_energy(spline: ThinPlateSpline) -> torch.Tensor:
     """Bending energy ``J(f) = ∬ f_xx² + 2 f_xy² + f_yy² dx dy``, summed over both output coordinates.
 
     For U = r² log r² the biharmonic operator gives Δ²U = 16π δ, so J = 16π Σ_d w_dᵀ K w_d
-    (the affine part bends nothing). Returns ``(B,)``, in the spline's dtype; ≥ 0.
+    (the affine part bends nothing). Measured in the fitting coordinates (normalised, or
+    pixel-proportional when fitted with a ``shape``). Returns ``(B,)``, in the spline's dtype; ≥ 0.
     """
-    k = _radial(spline.ctrl, spline.ctrl)
+    q = spline.ctrl * spline._s()
+    k = _radial(q, q)
     return 16 * math.pi * torch.einsum("bnd,bnm,bmd->b", spline.w, k, spline.w)
 
 
@@ -199,7 +239,8 @@ class Omega:
         grid_size: control points per axis, equispaced over the image (paper: 4 -> 16 points).
         L: each control point moves by U(−d/L, d/L) pixels along an axis of d pixels (paper: 10),
             i.e. up to 2/L in normalised units.
-        lam: TPS smoothing λ of Eq. 4 (0 = interpolate the random targets).
+        lam: TPS smoothing λ of Eq. 4 (0 = interpolate the random targets), in pixel-proportional units
+            with U = r² log r² (λ·(m/2)² in pixels, m the longer side; see the module docstring).
         fixed_corners: keep the four image corners in place (the official code's variant).
     """
 
@@ -251,12 +292,14 @@ def _warp_basis(h: int, w: int, grid_size: int, lam: float, device: str, dtype: 
 
     Every warp of Ω shares its control points, so the TPS system and the radial basis at the
     pixels are the same for all of them: the solve collapses into this one precomputed matrix
-    and sampling B warps is a single matmul.
+    and sampling B warps is a single matmul. Built in pixel-proportional coordinates; both output
+    coordinates share the one scalar basis, so M maps normalised displacements to normalised ones.
     """
-    ctrl = control_grid(grid_size, device="cpu", dtype=torch.float64)
+    s = torch.tensor(aspect_scale(h, w), dtype=torch.float64)
+    ctrl = control_grid(grid_size, device="cpu", dtype=torch.float64) * s
     n = ctrl.shape[1]
     sys_inv = torch.linalg.inv(_system(ctrl, lam))[0]  # (N+3, N+3); float64 for an exact identity
-    p = pixel_grid(h, w, "cpu", torch.float64).reshape(1, h * w, 2)
+    p = pixel_grid(h, w, "cpu", torch.float64).reshape(1, h * w, 2) * s
     phi = torch.cat([_radial(p, ctrl), _affine_basis(p)], -1)[0]  # (HW, N+3)
     return (phi @ sys_inv[:, :n]).to(device=device, dtype=dtype)
 
@@ -274,7 +317,8 @@ def sample_tps_grids(
     """Sample B warps f ~ Ω and return their sampling grids ``(B, H, W, 2)`` on ``device``.
 
     One matmul per call, no per-sample loop: see :func:`_warp_basis`. Equal (to float rounding)
-    to ``tps_grid(fit_tps(ctrl, ctrl + d, omega.lam), h, w)`` for the same displacements d.
+    to ``tps_grid(fit_tps(ctrl, ctrl + d, omega.lam, shape=(h, w)), h, w)`` for the same displacements d:
+    the pixel-space spline (module docstring).
 
     Args:
         displacements: optional ``(B, N, 2)`` control displacements instead of random ones

@@ -133,6 +133,76 @@ class TestFit:
             tps.fit_tps(_points(0, 1, 5), _points(1, 1, 5), -1.0)
 
 
+def _pixel_space_reference(ctrl: torch.Tensor, disp: torch.Tensor, lam_pix: float, h: int, w: int) -> torch.Tensor:
+    """The paper's spline written directly in pixel coordinates (numpy, U = r² log r²), returned as a
+    normalised ``(H, W, 2)`` grid. ``ctrl`` ``(N, 2)`` and ``disp`` ``(N, 2)`` are normalised."""
+    import numpy as np
+
+    half = np.array([w / 2, h / 2])
+    c = (ctrl.numpy() + 1) * half - 0.5  # pixel (col, row) of each control point
+    v = c + disp.numpy() * half
+    n = len(c)
+
+    def u(r2):
+        return np.where(r2 > 0, r2 * np.log(np.where(r2 > 0, r2, 1)), 0.0)
+
+    k = u(((c[:, None] - c[None]) ** 2).sum(-1)) + lam_pix * np.eye(n)
+    p = np.concatenate([np.ones((n, 1)), c], 1)
+    system = np.block([[k, p], [p.T, np.zeros((3, 3))]])
+    coef = np.linalg.solve(system, np.concatenate([v, np.zeros((3, 2))]))
+    gy, gx = np.mgrid[0:h, 0:w]
+    pts = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
+    affine = np.concatenate([np.ones((h * w, 1)), pts], 1) @ coef[n:]
+    mapped = u(((pts[:, None] - c[None]) ** 2).sum(-1)) @ coef[:n] + affine
+    return torch.from_numpy(((2 * mapped + 1) / np.array([w, h]) - 1).reshape(h, w, 2))
+
+
+class TestPixelSpace:
+    @pytest.mark.parametrize("h,w,lam", [(84, 128, 0.0), (40, 80, 0.0), (84, 128, 0.5), (96, 48, 2.0)])
+    def test_omega_warp_is_the_pixel_space_spline(self, h, w, lam):
+        om = tps.Omega(lam=lam)
+        d = tps.sample_displacements(om, 1, torch.Generator().manual_seed(3), f64)
+        ours = tps.sample_tps_grids(om, 1, h, w, displacements=d, dtype=f64)[0]
+        lam_pix = lam * (max(h, w) / 2) ** 2  # our λ is in pixel-proportional units (tps module docstring)
+        ref = _pixel_space_reference(tps.control_grid(4, dtype=f64)[0], d[0], lam_pix, h, w)
+        disp = (ref - tps.pixel_grid(h, w, dtype=f64)).abs().max()
+        assert (ours - ref).abs().max() < 1e-9 * max(1.0, disp)
+        general = tps.tps_grid(tps.fit_tps(tps.control_grid(4, dtype=f64), tps.control_grid(4, dtype=f64) + d, lam,
+                                           shape=(h, w)), h, w)[0]
+        assert (general - ref).abs().max() < 1e-9
+
+    def test_normalised_fit_is_not_the_pixel_space_spline_on_a_non_square_image(self):
+        # what Ω did before fitting in pixel-proportional coordinates: several % of the displacement off
+        h, w = 84, 128
+        d = tps.sample_displacements(tps.Omega(), 1, torch.Generator().manual_seed(3), f64)
+        src = tps.control_grid(4, dtype=f64)
+        ref = _pixel_space_reference(src[0], d[0], 0.0, h, w)
+        old = tps.tps_grid(tps.fit_tps(src, src + d), h, w)[0]
+        field = (ref - tps.pixel_grid(h, w, dtype=f64)).norm(dim=-1)
+        rel = (old - ref).norm(dim=-1).max() / field.max()
+        assert rel > 0.02
+
+    @settings(max_examples=30, deadline=None)
+    @given(seeds, st.integers(4, 12), st.integers(8, 200), st.integers(8, 200), lams)
+    def test_shape_fit_keeps_interpolation_and_affine_maps(self, seed, n, h, w, lam):
+        src = _points(seed, 2, n)
+        dst = src + _points(seed + 1, 2, n, 0.2)
+        assert torch.allclose(tps.tps_eval(tps.fit_tps(src, dst, 0.0, shape=(h, w)), src), dst, atol=1e-8)
+        a = torch.randn(2, 2, 2, generator=torch.Generator().manual_seed(seed), dtype=f64)
+        t = torch.randn(2, 1, 2, generator=torch.Generator().manual_seed(seed + 7), dtype=f64)
+        s = tps.fit_tps(src, src @ a.transpose(1, 2) + t, lam, shape=(h, w))
+        big_a, big_b = s.affine
+        assert torch.allclose(big_a, a, atol=1e-8) and torch.allclose(big_b, t[:, 0], atol=1e-8)
+        pts = _points(seed + 3, 2, 40, 2.0)
+        assert torch.allclose(tps.tps_eval(s, pts), pts @ a.transpose(1, 2) + t, atol=1e-8)
+
+    def test_square_images_need_no_rescaling(self):
+        assert tps.aspect_scale(64, 64) == (1.0, 1.0)
+        assert tps.aspect_scale(84, 128) == (1.0, 84 / 128)
+        with pytest.raises(ValueError, match="image shape must be positive"):
+            tps.aspect_scale(0, 5)
+
+
 class TestGrids:
     def test_pixel_grid_is_grid_sample_identity(self):
         x = torch.randn(1, 3, 7, 11)
@@ -160,7 +230,7 @@ class TestGrids:
         batched = tps.sample_tps_grids(om, b, 12, 17, displacements=d, dtype=f64)
         src = tps.control_grid(n, dtype=f64)
         for i in range(b):
-            one = tps.tps_grid(tps.fit_tps(src, src + d[i : i + 1], lam), 12, 17)
+            one = tps.tps_grid(tps.fit_tps(src, src + d[i : i + 1], lam, shape=(12, 17)), 12, 17)
             assert torch.allclose(batched[i : i + 1], one, atol=1e-10)
 
     def test_sampler_interpolates_the_random_targets(self):
