@@ -85,15 +85,27 @@ def sample_grids(
     dtype: torch.dtype = torch.float32,
     omega: Omega | None = None,
     crop: CropFlip | None = None,
+    flip: bool = False,
 ) -> torch.Tensor:
-    """B random sampling grids ``(B, H, W, 2)`` of the given augmentation ``mode``."""
+    """B random sampling grids ``(B, H, W, 2)`` of the given augmentation ``mode``.
+
+    ``flip``: in ``"tps"`` and ``"none"``, also mirror each grid horizontally with probability 1/2 (the
+    official code's random flip, drawn after the warps from the same generator); ``"crop_flip"`` flips on
+    its own (``crop.flip_p``) and ignores it.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "tps":
-        return sample_tps_grids(omega or Omega(), batch, h, w, generator, device, dtype)
     if mode == "crop_flip":
         return crop_flip_grids(crop or CropFlip(), batch, h, w, generator, device, dtype)
-    return pixel_grid(h, w, device, dtype).expand(batch, h, w, 2)
+    if mode == "tps":
+        grid = sample_tps_grids(omega or Omega(), batch, h, w, generator, device, dtype)
+    else:
+        grid = pixel_grid(h, w, device, dtype).expand(batch, h, w, 2)
+    if not flip:
+        return grid
+    dev = generator.device if generator is not None else "cpu"
+    sign = torch.where(torch.rand(batch, generator=generator, device=dev) < 0.5, -1.0, 1.0).to(device, dtype)
+    return torch.stack([grid[..., 0] * sign[:, None, None], grid[..., 1]], -1)
 
 
 def warp(x: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear", padding: str = "reflection") -> torch.Tensor:
@@ -126,6 +138,7 @@ def augment_pair(  # over 60 lines only by its docstring: the four accepted prim
     crop: CropFlip | None = None,
     padding: str = "reflection",
     grid: torch.Tensor | None = None,
+    flip: bool = False,
 ):
     """Apply one random geometry to an image and its primitive (the same geometry to both).
 
@@ -143,6 +156,7 @@ def augment_pair(  # over 60 lines only by its docstring: the four accepted prim
         omega, crop: parameters of the TPS distribution / the crop+flip baseline.
         padding: ``"reflection"``, ``"border"`` or ``"zeros"`` (module docstring).
         grid: explicit sampling grids ``(B, H, W, 2)`` instead of random ones.
+        flip: also flip horizontally with probability 1/2 (``"tps"``/``"none"``; see :func:`sample_grids`).
 
     Returns:
         ``(image_aug (B, 3, H, W), primitive_aug)`` with the primitive in the form it came in:
@@ -173,7 +187,7 @@ def augment_pair(  # over 60 lines only by its docstring: the four accepted prim
         )
 
     if grid is None:
-        grid = sample_grids(mode, b, h, w, generator, img.device, img.dtype, omega, crop)
+        grid = sample_grids(mode, b, h, w, generator, img.device, img.dtype, omega, crop, flip)
     img_out = warp(img, grid, "bilinear", padding)
     prim_out = warp(prim.to(img.dtype), grid, "nearest", padding)
 

@@ -19,6 +19,7 @@ import torch
 
 from .augment import MODES as AUGMENTATIONS
 from .augment import PADDINGS, CropFlip
+from .nets import INITS
 from .primitives import KINDS
 from .tps import Omega
 
@@ -42,6 +43,7 @@ class TrainConfig:
     augmentation: str = "tps"  # "tps" (paper) | "crop_flip" (pix2pixHD-SIA baseline) | "none"
     omega: Omega = Omega()  # the TPS warp distribution: 4x4 control points, L = 10
     crop: CropFlip = CropFlip()  # the baseline's crop range and flip probability
+    flip: bool = False  # also flip horizontally with p = 1/2 in "tps" / "none" (the official code's flip)
     padding: str = "reflection"  # what warps sample outside the image
     max_side: int | None = None  # downscale the training image to this longer side (None: as given)
     # --- networks (pix2pixHD names: ngf/ndf = generator/discriminator base channels)
@@ -51,6 +53,7 @@ class TrainConfig:
     ndf: int = 64
     n_layers_d: int = 3  # stride-2 convs of each PatchGAN
     num_d: int = 2  # PatchGANs, each at half the resolution of the previous
+    init: str = "pix2pixhd"  # weight init of G and D: "pix2pixhd" (convs ~ N(0, 0.02)) | "pytorch" (torch defaults)
     # --- losses (Eq. 1-3)
     lambda_feat: float = 10.0  # discriminator feature matching
     lambda_vgg: float = 10.0  # VGG19 perceptual loss (only when ImageNet VGG19 weights are available)
@@ -84,6 +87,9 @@ class TrainConfig:
         _choice("device", self.device, ("auto", "cuda", "mps", "cpu"))
         _choice("compile_mode", self.compile_mode, COMPILE_MODES)
         _choice("padding", self.padding, PADDINGS)
+        _choice("init", self.init, INITS)
+        if self.flip is not True and self.flip is not False:
+            raise ValueError(f"flip must be True or False, got {self.flip!r}")
         for name in ("ngf", "n_blocks", "ndf", "n_layers_d", "num_d", "batch_size", "iterations", "log_every",
                      "checkpoint_every", "n_segments"):
             _int_at_least(name, getattr(self, name), 1)
@@ -140,6 +146,7 @@ class TrainConfig:
             d["amp"] = False if d.get("amp") is False else None  # 0.1's amp=True meant "on CUDA only"
         if "lambda_fallback_l1" not in d:  # before 0.2 the L1 fallback was weighted by lambda_vgg
             d["lambda_fallback_l1"] = d.get("lambda_vgg", 10.0)
+        d.setdefault("init", "pytorch")  # before 0.3 networks kept PyTorch's default init
         d["omega"] = Omega(**d["omega"])
         d["crop"] = CropFlip(**d["crop"])
         known = {f.name for f in dataclasses.fields(cls)}

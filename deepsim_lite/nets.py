@@ -10,7 +10,7 @@ Class names follow pix2pixHD (Wang et al. 2018) so the code maps onto that paper
   ``(N, C_p + 3, H, W)``. Returns, per scale, every intermediate feature map (for feature matching)
   with the patch logits last.
 
-H and W must be multiples of ``2 ** n_downsample``.
+H and W must be multiples of ``2 ** n_downsample``. :func:`init_weights` is pix2pixHD's initialisation.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ResnetBlock", "GlobalGenerator", "NLayerDiscriminator", "MultiscaleDiscriminator", "count_parameters"]
+__all__ = ["INITS", "ResnetBlock", "GlobalGenerator", "NLayerDiscriminator", "MultiscaleDiscriminator",
+           "init_weights", "count_parameters"]
+
+INITS = ("pix2pixhd", "pytorch")
 
 
 def _norm(channels: int) -> nn.Module:
@@ -131,6 +134,28 @@ class MultiscaleDiscriminator(nn.Module):
                 x = self.downsample(x)
             out.append(d(x))
         return out
+
+
+def init_weights(module: nn.Module, scheme: str = "pix2pixhd") -> nn.Module:
+    """Initialise every layer of ``module`` in place and return it.
+
+    ``"pix2pixhd"`` is pix2pixHD's ``weights_init``: convolution and transposed-convolution weights
+    ~ N(0, 0.02); weights of norm layers that have them ~ N(1, 0.02) and their biases 0 (our instance norms
+    have no affine parameters, as in pix2pixHD). Convolution biases keep PyTorch's default, as pix2pixHD
+    leaves them. ``"pytorch"`` leaves PyTorch's default init (Kaiming-uniform) untouched. Draws from the
+    global torch RNG: seed it first.
+    """
+    if scheme not in INITS:
+        raise ValueError(f"unknown init {scheme!r}; choose one of {', '.join(INITS)}")
+    if scheme == "pytorch":
+        return module
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return module
 
 
 def count_parameters(module: nn.Module) -> int:

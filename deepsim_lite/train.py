@@ -49,7 +49,7 @@ from .model import (
     read_checkpoint,
     render,
 )
-from .nets import MultiscaleDiscriminator, count_parameters
+from .nets import MultiscaleDiscriminator, count_parameters, init_weights
 from .primitives import Primitive, decode, encode
 from .viz import make_grid
 
@@ -159,8 +159,9 @@ class Trainer:
         c, c_p = self.config, self.pair.primitive.channels
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(c.seed)
-            self.G = build_generator(c, c_p).to(self.device)
-            self.D = MultiscaleDiscriminator(c_p + 3, c.ndf, c.n_layers_d, c.num_d).to(self.device)
+            self.G = init_weights(build_generator(c, c_p), c.init).to(self.device)
+            d = MultiscaleDiscriminator(c_p + 3, c.ndf, c.n_layers_d, c.num_d)
+            self.D = init_weights(d, c.init).to(self.device)
         if self.channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
@@ -190,7 +191,8 @@ class Trainer:
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         real, cond = augment.augment_pair(self.real, self.cond, c.augmentation, batch=c.batch_size,
-                                          generator=self.aug_gen, omega=c.omega, crop=c.crop, padding=c.padding)
+                                          generator=self.aug_gen, omega=c.omega, crop=c.crop, padding=c.padding,
+                                          flip=c.flip)
         return cond, real
 
     def _set_lr(self) -> None:

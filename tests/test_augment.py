@@ -171,6 +171,34 @@ class TestPrimitiveForms:
             augment.augment_pair(image.expand(2, -1, -1, -1), ds.encode(cat_small.primitive).expand(3, -1, -1, -1))
 
 
+class TestFlipWithTPS:
+    def test_flip_mirrors_about_half_of_the_warps_and_keeps_the_warp_stream(self):
+        om = tps.Omega()
+        plain = augment.sample_grids("tps", 400, 12, 20, _gen(), omega=om)
+        flipped = augment.sample_grids("tps", 400, 12, 20, _gen(), omega=om, flip=True)
+        assert torch.equal(plain[..., 1], flipped[..., 1])  # same warps, drawn first from the same stream
+        mirrored = torch.isclose(flipped[..., 0], -plain[..., 0]).flatten(1).all(1)
+        kept = torch.isclose(flipped[..., 0], plain[..., 0]).flatten(1).all(1)
+        assert torch.all(mirrored ^ kept)
+        assert 0.4 < mirrored.float().mean() < 0.6
+
+    def test_flip_of_the_unwarped_pair_is_a_mirror_of_image_and_primitive(self, cat_small):
+        image = cat_small.image
+        out, prim = augment.augment_pair(image, cat_small.primitive.labels, "none", batch=64, generator=_gen(),
+                                         flip=True)
+        same = [torch.allclose(o, image, atol=1e-5) for o in out]
+        mirror = [torch.allclose(o, image.flip(-1), atol=1e-5) for o in out]
+        assert all(a != b for a, b in zip(same, mirror, strict=True)) and 10 < sum(mirror) < 54
+        for o_is_mirror, p in zip(mirror, prim, strict=True):
+            expected = cat_small.primitive.labels.flip(-1) if o_is_mirror else cat_small.primitive.labels
+            assert torch.equal(p, expected)
+
+    def test_crop_flip_ignores_the_extra_flip(self):
+        a = augment.sample_grids("crop_flip", 8, 12, 20, _gen())
+        b = augment.sample_grids("crop_flip", 8, 12, 20, _gen(), flip=True)
+        assert torch.equal(a, b)
+
+
 class TestCropFlip:
     def test_crop_stays_inside_and_flips(self):
         cfg = augment.CropFlip(min_scale=0.5, flip_p=0.5)

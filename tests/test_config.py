@@ -16,6 +16,7 @@ def test_presets_hold_the_paper_defaults():
         64, 4, 9, 64, 3, 2)
     assert (paper.lambda_feat, paper.lambda_vgg) == (10.0, 10.0) and paper.multiple == 16
     assert PRESETS["lesson"].multiple == 4 and PRESETS["lesson"].vgg_fallback == "l1"
+    assert paper.init == PRESETS["lesson"].init == "pix2pixhd"  # pix2pixHD's weights_init in both presets
 
 
 def test_dict_round_trip_and_files_of_version_0_1():
@@ -26,9 +27,10 @@ def test_dict_round_trip_and_files_of_version_0_1():
     old["primitive"] = "edges"
     old["a_field_from_the_future"] = 1
     del old["lambda_fallback_l1"]  # 0.1 weighted the L1 fallback with lambda_vgg
+    del old["init"]  # before 0.3 the networks kept PyTorch's default init
     old["lambda_vgg"] = 3.0
     assert TrainConfig.from_dict(old) == dataclasses.replace(PRESETS["lesson"], primitive_kind="edges",
-                                                             lambda_vgg=3.0, lambda_fallback_l1=3.0)
+                                                             lambda_vgg=3.0, lambda_fallback_l1=3.0, init="pytorch")
 
 
 def test_preset_refuses_unknown_overrides():
@@ -59,6 +61,8 @@ def test_preset_refuses_unknown_overrides():
     ("augmentation", "cutmix", "unknown augmentation 'cutmix'"),
     ("device", "tpu", "unknown device 'tpu'"),
     ("padding", "wrap", "unknown padding 'wrap'"),
+    ("init", "xavier", "unknown init 'xavier'; choose one of pix2pixhd, pytorch"),
+    ("flip", 1, "flip must be True or False, got 1"),
 ])
 def test_every_bad_field_is_one_named_error(field, value, message):
     with pytest.raises(ValueError, match=message) as err:

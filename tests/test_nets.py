@@ -50,3 +50,33 @@ def test_multiscale_discriminator_features():
     assert out[0][-1].shape[1] == 1
     assert out[1][-1].shape[-1] < out[0][-1].shape[-1]  # coarser scale, fewer patches
     assert [f.shape[1] for f in out[0][:-1]] == [8, 16, 32, 64]
+
+
+def test_pix2pixhd_init_draws_conv_weights_from_n_0_002():
+    torch.manual_seed(0)
+    g = nets.init_weights(nets.GlobalGenerator(9, 3, ngf=16, n_downsample=2, n_blocks=2))
+    convs = [m for m in g.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    w = torch.cat([m.weight.flatten() for m in convs])
+    assert abs(w.mean().item()) < 2e-3 and abs(w.std().item() - 0.02) < 1e-3
+    for m in convs:  # every layer, not just the big ones
+        assert abs(m.weight.std().item() - 0.02) < 0.006, m
+    # normal, not PyTorch's default Kaiming-uniform, which is bounded by 1/sqrt(fan_in) = 1/21 on the 7x7 conv
+    assert g.model[1].weight.abs().max().item() > 0.06  # 7,056 draws of N(0, 0.02) reach past 3 sigma
+    torch.manual_seed(0)
+    default = nets.init_weights(nets.GlobalGenerator(9, 3, ngf=16, n_downsample=2, n_blocks=2), "pytorch")
+    assert default.model[1].weight.abs().max().item() <= 1 / 21
+    d = nets.init_weights(nets.MultiscaleDiscriminator(12, ndf=16, num_d=2))
+    assert all(abs(m.weight.std().item() - 0.02) < 0.006 for m in d.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_init_is_seeded_and_sets_affine_norms():
+    torch.manual_seed(3)
+    a = nets.init_weights(nets.NLayerDiscriminator(6, 8))
+    torch.manual_seed(3)
+    b = nets.init_weights(nets.NLayerDiscriminator(6, 8))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    norm = nets.init_weights(torch.nn.Sequential(torch.nn.BatchNorm2d(4000)))[0]
+    assert abs(norm.weight.mean().item() - 1) < 2e-3 and abs(norm.weight.std().item() - 0.02) < 2e-3
+    assert torch.equal(norm.bias, torch.zeros(4000))
+    with pytest.raises(ValueError, match="unknown init 'xavier'; choose one of pix2pixhd, pytorch"):
+        nets.init_weights(a, "xavier")

@@ -144,6 +144,26 @@ def test_cpu_defaults_are_the_plain_path(small_pair):
     assert t.opt_G.defaults.get("fused") in (None, False) and t.opt_G.defaults.get("foreach") in (None, False)
 
 
+def test_trainer_initialises_g_and_d_as_configured(small_pair):
+    p2p = train.Trainer(small_pair, TINY)  # the presets' default: pix2pixHD's N(0, 0.02)
+    plain = train.Trainer(small_pair, dataclasses.replace(TINY, init="pytorch"))
+    for net in ("G", "D"):
+        w = torch.cat([m.weight.flatten() for m in getattr(p2p, net).modules() if isinstance(m, torch.nn.Conv2d)])
+        assert abs(w.std().item() - 0.02) < 1e-3, net
+    first = plain.G.model[1].weight  # Kaiming-uniform: bounded by 1/sqrt(fan_in)
+    assert first.abs().max().item() <= 1 / first[0].numel() ** 0.5
+    assert p2p.G.model[1].weight.abs().max().item() > 1 / first[0].numel() ** 0.5
+
+
+def test_flip_with_tps_reaches_the_training_batches(small_pair):
+    t = train.Trainer(small_pair, dataclasses.replace(TINY, flip=True, batch_size=32))
+    cond, real = t._batch()
+    plain = train.Trainer(small_pair, dataclasses.replace(TINY, batch_size=32))
+    cond0, real0 = plain._batch()
+    same = [torch.equal(a, b) for a, b in zip(cond, cond0, strict=True)]
+    assert 4 < sum(same) < 28  # about half of the warped pairs were mirrored
+
+
 def test_building_a_trainer_leaves_the_callers_rng_alone(small_pair):
     torch.manual_seed(123)
     before = torch.get_rng_state()
