@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import imagenet_normalize, load_torchvision, weights_enum
+from .features import load_torchvision, weights_enum
 
 __all__ = ["psnr", "ssim", "l1", "LPIPS", "SIFID", "frechet_distance"]
 
@@ -131,12 +131,24 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
 
 class SIFID:
     """Single-Image FID (Shaham et al. 2019, SinGAN): the Fréchet distance between the distributions of
-    Inception v3 features *over the positions of one image* — the 64 channels after the first max-pool,
-    the layer SinGAN uses — of the generated and the real image.
+    Inception v3 features *over the positions of one image*, of the generated and the real image.
+
+    Layer: the 192-channel output of ``Conv2d_4a_3x3``, the last convolution before Inception's second
+    max-pool — the layer the SinGAN paper names ("before the second pooling layer"). SinGAN's released
+    ``sifid_score.py`` has been reported to take pytorch-fid's 64-channel block instead (after the *first*
+    max-pool, its default ``dims=64``); we follow the paper. Values from the two layers are not comparable.
+
+    Input: the image at its own size (no resize to 299), in [-1, 1], which is what torchvision's Inception
+    v3 weights (ported from TensorFlow) see after their ``transform_input`` step; we feed the layers
+    directly, so no ImageNet mean/std normalisation is applied. Images need sides of at least
+    :attr:`MIN_SIDE` pixels; small images give few positions (17×28 = 476 at 84×128) for a 192×192
+    covariance, so compare SIFID only between images of one size.
 
     ``metric(a, b)`` -> ``(N,)`` (or a scalar), 0 for identical images; ``metric.label`` such as
-    ``sifid[inception,random-init]``.
+    ``sifid[inception,random-init]``; ``metric.features(x)`` -> ``(N, 192, h, w)``.
     """
+
+    MIN_SIDE = 19  # Conv2d_1a (3x3 /2), 2a, 2b, max-pool (3x3 /2), 3b, 4a (3x3): 1x1 output at 19 pixels
 
     def __init__(self, weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
         from torchvision.models import inception_v3
@@ -145,20 +157,29 @@ class SIFID:
             return inception_v3(weights=weights, aux_logits=True, init_weights=weights is None)
 
         net, label = load_torchvision(build, weights_enum("inception"), "inception", weights, seed)
-        self.features = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1)
+        self.net = net.eval().requires_grad_(False)
+        self._layers = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
+                                     net.Conv2d_3b_1x1, net.Conv2d_4a_3x3)
         self.device = torch.device(device or "cpu")
-        self.features.eval().requires_grad_(False).to(self.device)
+        self.net.to(self.device)
         self.label = "sifid[inception," + label.split("[", 1)[1]  # e.g. sifid[inception,random-init]
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` images in [-1, 1] -> ``(N, 192, h, w)`` ``Conv2d_4a_3x3`` activations."""
+        if min(x.shape[-2:]) < self.MIN_SIDE:
+            raise ValueError(f"SIFID needs images of at least {self.MIN_SIDE}x{self.MIN_SIDE} pixels, got "
+                             f"{x.shape[-2]}x{x.shape[-1]}")
+        return self._layers(x.float().to(self.device))
 
     @torch.no_grad()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         single = a.ndim == 3
         x, y = _batch(a, b)
-        fx = self.features(imagenet_normalize(x.float().to(self.device))).double().cpu()
-        fy = self.features(imagenet_normalize(y.float().to(self.device))).double().cpu()
+        fx, fy = self.features(x).double().cpu(), self.features(y).double().cpu()
         out = []
         for u, v in zip(fx, fy, strict=True):
-            u, v = u.flatten(1).T.numpy(), v.flatten(1).T.numpy()  # (positions, 64)
+            u, v = u.flatten(1).T.numpy(), v.flatten(1).T.numpy()  # (positions, 192)
             out.append(frechet_distance(u.mean(0), np.cov(u, rowvar=False), v.mean(0), np.cov(v, rowvar=False)))
         t = torch.tensor(out, dtype=torch.float64)
         return t[0] if single else t

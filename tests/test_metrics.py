@@ -77,6 +77,28 @@ def test_perceptual_metrics_grow_with_noise_and_blur(perceptual, coffee):
         assert noisy == sorted(noisy) and blurred == sorted(blurred), metric.label
 
 
+def test_sifid_takes_the_192_channels_before_inceptions_second_max_pool(perceptual, coffee):
+    _, sf = perceptual
+    x = torch.nn.functional.interpolate(coffee[None], size=(96, 128), mode="bilinear")
+    feats = sf.features(x)
+    assert feats.shape == (1, 192, 20, 28)  # Conv2d_4a_3x3 of a 96x128 image, no resize
+    # the same activations torchvision's own forward computes from an ImageNet-normalised input with its
+    # transform_input step (which is how its Inception weights were trained: inputs in [-1, 1])
+    seen = {}
+    hook = sf.net.Conv2d_4a_3x3.register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+    transform = sf.net.transform_input
+    try:
+        sf.net.transform_input = True
+        with torch.no_grad():
+            sf.net(ds.features.imagenet_normalize(x))
+    finally:
+        hook.remove()
+        sf.net.transform_input = transform
+    assert torch.allclose(seen["out"], feats, atol=1e-4)
+    with pytest.raises(ValueError, match="SIFID needs images of at least 19x19 pixels, got 18x40"):
+        sf(coffee[:, :18, :40], coffee[:, :18, :40])
+
+
 def test_frechet_distance_of_known_gaussians():
     mu, cov = np.zeros(2), np.eye(2)
     assert metrics.frechet_distance(mu, cov, mu + 3, cov) == pytest.approx(18.0)
