@@ -29,7 +29,15 @@ from .data import (
     save_image,
     save_primitive,
 )
-from .extract import KMeansSegmenter, canny_edges, extract_primitives, fit_segmenter, make_primitive, segment
+from .extract import (
+    KMeansSegmenter,
+    canny_edges,
+    carry_labels,
+    extract_primitives,
+    fit_segmenter,
+    make_primitive,
+    segment,
+)
 from .lessons import lesson_config
 from .model import DeepSIMModel, load_model
 from .primitives import KINDS, Primitive, decode, encode, to_rgb
@@ -60,6 +68,7 @@ __all__ = [
     "encode",
     "extract",
     "extract_primitives",
+    "carry_labels",
     "fit",
     "fit_segmenter",
     "fit_size",

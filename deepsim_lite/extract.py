@@ -3,8 +3,10 @@
 The paper's primitives come from off-the-shelf extractors: Canny edges for fine detail, a
 segmentation for layout, and the super-primitive (both). Without a semantic segmentation network
 we use an unsupervised one, k-means on Lab colour and position, fitted on one image and applicable
-to others: :func:`extract_primitives` fits it on one frame of a video and applies it to every frame,
-so label k names the same region throughout (Sec. 4.2).
+to others: :func:`extract_primitives` fits it on one frame of a video and gives every frame labels
+that name the same regions (Sec. 4.2) — either the training frame's labels carried to each frame by
+dense optical flow (:func:`carry_labels`, geometry only: the frame's colours never decide a label, the
+analogue of the paper's semantic ground truth), or the fitted colour k-means applied to each frame.
 
 Example:
     >>> import deepsim_lite as ds
@@ -32,8 +34,12 @@ __all__ = [
     "fit_segmenter",
     "segment",
     "make_primitive",
+    "carry_labels",
+    "SEGMENTATIONS",
     "extract_primitives",
 ]
+
+SEGMENTATIONS = ("flow", "kmeans")  # how extract_primitives labels frames other than the fitted one
 
 
 # ----------------------------------------------------------------------------------------------
@@ -275,24 +281,57 @@ def make_primitive(
     return Primitive(labels, edges, n)
 
 
+def carry_labels(labels: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The label map of ``source`` carried to ``target`` by dense optical flow.
+
+    Farnebäck flow (OpenCV) from ``target`` to ``source`` gives, for every target pixel, where it was in
+    the source; the pixel takes the source label there (nearest, border replicated). Only geometry moves
+    labels: a region that changes colour keeps its label, and no label comes from the target's colours.
+
+    Args:
+        labels: ``(H, W)`` int64 labels of ``source``.
+        source, target: ``(3, H, W)`` images in [-1, 1] of one size.
+
+    Returns:
+        ``(H, W)`` int64 labels for ``target``, drawn from the labels present in ``labels``.
+    """
+    source, target = check_image(source), check_image(target)
+    if labels.shape != source.shape[-2:] or source.shape != target.shape:
+        raise ValueError(f"labels {tuple(labels.shape)}, source {tuple(source.shape)} and target "
+                         f"{tuple(target.shape)} must share H and W")
+    src = cv2.cvtColor(to_uint8(source), cv2.COLOR_RGB2GRAY)
+    dst = cv2.cvtColor(to_uint8(target), cv2.COLOR_RGB2GRAY)
+    flow = cv2.calcOpticalFlowFarneback(dst, src, None, pyr_scale=0.5, levels=4, winsize=15, iterations=3,
+                                        poly_n=5, poly_sigma=1.2, flags=0)  # target pixel -> source position
+    h, w = src.shape
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    carried = cv2.remap(labels.numpy().astype(np.float32), gx + flow[..., 0], gy + flow[..., 1],
+                        cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(np.rint(carried).astype(np.int64))
+
+
 def extract_primitives(frames: list[torch.Tensor] | torch.Tensor, kind: str = "seg_edges", fit_on: int = 0,
-                       n_segments: int = 8, seed: int = 0) -> list[Primitive]:
+                       n_segments: int = 8, seed: int = 0, segmentation: str = "kmeans") -> list[Primitive]:
     """Primitives of ``kind`` for a set of frames of one scene, with ONE segmentation for all of them.
 
-    The segmenter is fitted on ``frames[fit_on]`` and applied to every frame, so label k means the
-    same region in each (training on one frame and testing on another needs that); edges are
-    extracted per frame.
+    The segmenter is fitted on ``frames[fit_on]``, so label k means the same region in each frame
+    (training on one frame and testing on another needs that); edges are extracted per frame.
 
     Args:
         frames: ``(3, H, W)`` images in [-1, 1] of one size (a list, or an ``(N, 3, H, W)`` tensor).
         kind: ``"edges"``, ``"seg"`` or ``"seg_edges"``.
         fit_on: index of the frame the segmentation is fitted on.
+        segmentation: how the other frames get labels: ``"kmeans"`` applies the fitted colour k-means to
+            each frame (its labels follow the frame's colours), ``"flow"`` carries the fitted frame's labels
+            to each frame by optical flow (:func:`carry_labels`; geometry only — for frames of a video).
 
     Returns:
         one :class:`Primitive` per frame, all with the same ``n_labels``.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown primitive kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if segmentation not in SEGMENTATIONS:
+        raise ValueError(f"unknown segmentation {segmentation!r}; choose one of {', '.join(SEGMENTATIONS)}")
     frames = list(frames)
     if not frames:
         raise ValueError("extract_primitives needs at least one frame")
@@ -302,9 +341,14 @@ def extract_primitives(frames: list[torch.Tensor] | torch.Tensor, kind: str = "s
     if len(sizes) > 1:
         raise ValueError(f"frames differ in size: {sorted(sizes)[:3]}; resize them to one size first")
     seg = fit_segmenter(frames[fit_on], n_segments, seed=seed) if kind != "edges" else None
+    fitted = seg(frames[fit_on]) if seg is not None else None
     out = []
-    for frame in frames:
-        labels = seg(frame) if seg is not None else None
+    for i, frame in enumerate(frames):
+        labels = None
+        if seg is not None:
+            same = i == fit_on % len(frames)
+            labels = fitted if same else seg(frame) if segmentation == "kmeans" else carry_labels(fitted,
+                                                                                               frames[fit_on], frame)
         edges = canny_edges(frame) if kind != "seg" else None
         out.append(Primitive(labels, edges, seg.n_segments if seg is not None else 0))
     return out

@@ -95,6 +95,36 @@ class TestExtractPrimitives:
         assert other[0].edges is None
         assert not all(torch.equal(a.labels, b.labels) for a, b in zip(prims, other, strict=True))
 
+    def test_flow_carries_the_fitted_labels_with_the_motion(self, samples_128):
+        img = samples_128["chelsea"].image
+        shifted = torch.roll(img, (2, 5), dims=(1, 2))  # the scene moved 2 px down and 5 px right
+        prims = extract_primitives([img, shifted], "seg_edges", fit_on=0, n_segments=6, segmentation="flow")
+        fitted = ds.fit_segmenter(img, 6)(img)
+        assert torch.equal(prims[0].labels, fitted)
+        moved = torch.roll(fitted, (2, 5), dims=(0, 1))
+        inner = (slice(10, -10), slice(10, -10))
+        assert (prims[1].labels[inner] == moved[inner]).float().mean() > 0.97
+        assert set(prims[1].labels.unique().tolist()) <= set(fitted.unique().tolist())
+        assert torch.equal(prims[1].edges, ds.canny_edges(shifted))  # edges stay the frame's own
+
+    def test_flow_labels_ignore_a_colour_change_that_kmeans_follows(self, samples_128):
+        img = samples_128["chelsea"].image
+        recoloured = img.clone()
+        recoloured[:, :, 64:] = recoloured[:, :, 64:].roll(1, 0)  # right half: RGB -> BRG, same layout
+        by_flow = extract_primitives([img, recoloured], "seg", n_segments=6, segmentation="flow")[1].labels
+        by_colour = extract_primitives([img, recoloured], "seg", n_segments=6, segmentation="kmeans")[1].labels
+        fitted = ds.fit_segmenter(img, 6)(img)
+        flow_agree = (by_flow == fitted)[:, 70:].float().mean()
+        colour_agree = (by_colour == fitted)[:, 70:].float().mean()
+        assert flow_agree > 0.98 and colour_agree < 0.85
+
+    def test_carry_labels_checks_shapes(self, samples_128):
+        img = samples_128["coffee"].image
+        with pytest.raises(ValueError, match="must share H and W"):
+            ds.carry_labels(torch.zeros(5, 5, dtype=torch.long), img, img)
+        with pytest.raises(ValueError, match="unknown segmentation 'sam'; choose one of flow, kmeans"):
+            extract_primitives([img, img], "seg", segmentation="sam")
+
     def test_edges_only_has_no_labels(self, samples_128):
         prims = extract_primitives([samples_128["coffee"].image] * 2, "edges")
         assert all(p.labels is None and p.n_labels == 0 and p.edges.any() for p in prims)
