@@ -31,13 +31,15 @@ def main() -> None:
     ap.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"])
     ap.add_argument("--preset", default="lesson")
     ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--segmentation", default="flow", choices=["flow", "kmeans"],
+                    help="test-frame labels: carried by optical flow from frame 0 (default) or colour k-means")
     ap.add_argument("--iterations", type=int, default=None)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "video"))
     args = ap.parse_args()
     overrides = {"iterations": args.iterations} if args.iterations else {}
     t0 = time.perf_counter()
     results = video.run_benchmark(args.clips, args.primitives, args.augmentations, args.preset, args.out,
-                                  args.frames, **overrides)
+                                  args.frames, segmentation=args.segmentation, **overrides)
     wall = time.perf_counter() - t0
     table = video.markdown_table(results)
     out = Path(args.out)
@@ -47,7 +49,8 @@ def main() -> None:
                "wall_s": wall, "command": "python benchmarks/video_table.py " + " ".join(
                    f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items()
                    if v is not None and k != "out"),
-               "cells": [{k: r[k] for k in ("clip", "primitive", "augmentation", "preset", "summary", "labels")}
+               "cells": [{k: r[k] for k in ("clip", "primitive", "segmentation", "augmentation", "preset",
+                                            "perceptual_loss", "summary", "labels")}
                          for r in results]}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     # The figure: rows of frames, primitive / truth / crop+flip / TPS (super-primitive if it ran).
@@ -56,7 +59,8 @@ def main() -> None:
     for clip in args.clips:
         if clip not in video.CLIPS:
             continue
-        pairs = video.clip_pairs(video.load_frames(video.clip_path(clip), args.frames), prim, config, clip)
+        pairs = video.clip_pairs(video.load_frames(video.clip_path(clip), args.frames), prim, config, clip,
+                                 segmentation=args.segmentation)
         models = {aug: cached_model(pairs[0], prim, aug, args.preset, progress=False, **overrides)
                   for aug in args.augmentations}
         picked = [1, len(pairs) // 2, len(pairs) - 1]

@@ -226,7 +226,7 @@ def _cmd_bench_video(args: argparse.Namespace) -> int:
 
     overrides = {"iterations": args.iterations} if args.iterations else {}
     results = video.run_benchmark(args.clips, args.primitives, args.augmentations, args.preset, args.out,
-                                  args.frames, progress=not args.quiet, **overrides)
+                                  args.frames, progress=not args.quiet, segmentation=args.segmentation, **overrides)
     table = video.markdown_table(results)
     write_text(Path(args.out) / "table.md", table)
     print(table)
@@ -346,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"], choices=["tps", "crop_flip", "none"])
     p.add_argument("--preset", default="lesson", choices=list(PRESETS))
     p.add_argument("--frames", type=_int_at_least(2), default=30, help="frames read per clip (training frame included)")
+    p.add_argument("--segmentation", default="flow", choices=["flow", "kmeans"],
+                   help="test-frame labels: the training frame's carried by optical flow (default) or colour k-means")
     p.add_argument("--iterations", type=positive)
     p.add_argument("--out", default="outputs/video")
     p.add_argument("--quiet", action="store_true")

@@ -57,6 +57,29 @@ def test_segmentation_is_consistent_across_frames(carphone):
     assert pairs[0].size == (104, 128) and pairs[2].name == "carphone_f002"
 
 
+def test_flow_labels_are_the_default_and_recorded(carphone, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig.preset("lesson", **TINY)
+    flow = video.clip_pairs(carphone, "seg", cfg, "carphone")
+    kmeans = video.clip_pairs(carphone, "seg", cfg, "carphone", segmentation="kmeans")
+    assert torch.equal(flow[0].primitive.labels, kmeans[0].primitive.labels)  # the training frame is the same
+    fitted = ds.fit_segmenter(flow[0].image, cfg.n_segments)
+    assert torch.equal(kmeans[3].primitive.labels, fitted(kmeans[3].image))
+    carried = ds.carry_labels(flow[0].primitive.labels, flow[0].image, flow[3].image)
+    assert torch.equal(flow[3].primitive.labels, carried)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
+        r = video.run_cell(flow, "carphone", "seg", "tps", out_dir=tmp_path, **TINY)
+        old = json.loads((tmp_path / "carphone-seg-flow-tps-lesson.json").read_text())
+        assert r["segmentation"] == old["segmentation"] == "flow"
+        rk = video.run_cell(kmeans, "carphone", "seg", "tps", out_dir=tmp_path, segmentation="kmeans", **TINY)
+    assert (tmp_path / "carphone-seg-kmeans-tps-lesson.json").exists() and rk["summary"] != r["summary"]
+    table = video.markdown_table([r, rk])
+    assert "| carphone | seg (flow) | tps |" in table and "| carphone | seg (kmeans) | tps |" in table
+    with pytest.raises(ValueError, match="unknown segmentation 'sam'"):
+        video.run_cell(flow, "carphone", "seg", "tps", segmentation="sam")
+
+
 def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "cache"))
     cfg = TrainConfig.preset("lesson", **TINY)
@@ -74,7 +97,8 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
     again = video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
     assert calls == [] and again["summary"] == r["summary"]  # a finished cell is read back
     table = video.markdown_table([r])
-    assert "| carphone | edges | tps |" in table and r["labels"]["lpips"] in table
+    assert "| carphone | edges | tps | lesson, l1 (no vgg19 weights) |" in table
+    assert f"LPIPS ↓ [{r['labels']['lpips'].split('[')[1]}" in table  # the weights label in the header itself
 
     # a cut-off or stale cell file is recomputed with a note naming it, never a KeyError
     class Recomputed(Exception):
