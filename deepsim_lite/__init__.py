@@ -9,7 +9,7 @@ The way from photo to edited photo, one module each: :mod:`data` (load a pair), 
 :mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing).
 """
 
-from . import augment, edits, extract, nets, tps, viz
+from . import augment, edits, extract, heldout, nets, tps, viz
 from ._version import __version__
 from .augment import CropFlip, augment_pair
 from .cache import cache_dir, cached_model
@@ -65,6 +65,7 @@ __all__ = [
     "canny_edges",
     "decode",
     "edits",
+    "heldout",
     "encode",
     "extract",
     "extract_primitives",

@@ -11,6 +11,8 @@ but it is not the metric the paper reports; never compare its numbers with the p
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -120,10 +122,13 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½) between two Gaussians (the FID formula)."""
     from scipy import linalg
 
-    covmean, _ = linalg.sqrtm(cov1 @ cov2, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise as pytorch-fid does
-        eps = np.eye(len(cov1)) * 1e-6
-        covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
+    with warnings.catch_warnings():  # a singular product (few positions, flat regions) is handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        covmean = linalg.sqrtm(cov1 @ cov2)
+        if not np.isfinite(covmean).all():  # near-singular product: regularise as pytorch-fid does
+            eps = np.eye(len(cov1)) * 1e-6
+            covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
     covmean = covmean.real
     diff = mu1 - mu2
     return float(max(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean), 0.0))

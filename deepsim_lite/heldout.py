@@ -1,0 +1,164 @@
+"""Held-out evaluation: test sets a trained generator has not seen the distribution of, and paired tests.
+
+A model trained with TPS warps from Ω (paper Sec. 3.2) is naturally good on more warps from Ω; scoring it
+there measures the training distribution, not generalisation. The test sets here come from elsewhere:
+
+* ``tps_L6_3x3`` — TPS warps of another family: a 3×3 control grid and L = 6 (larger, coarser moves
+  than the paper's 4×4, L = 10);
+* ``affine_elastic`` — a random affine map (rotation, scale, shear, shift) composed with an elastic
+  field (Simard et al. 2003: Gaussian-smoothed noise), a family TPS training never draws;
+* ``frames`` — real edits with known answers: the other frames of a video, their primitives built from
+  the training frame's segmentation carried by optical flow (:mod:`deepsim_lite.video`).
+
+Warped test pairs apply one geometry to the training image and its primitive (bilinear / nearest, as in
+training), so the warped image is the right answer for the warped primitive.
+
+:func:`paired_difference` compares two methods item by item (the same test items, averaged over seeds
+first) with a t confidence interval — the test the README's comparisons quote.
+
+Example:
+    >>> import deepsim_lite as ds
+    >>> pair = ds.load_sample("chelsea", "seg_edges", max_side=64, multiple=4)
+    >>> sets = ds.heldout.warp_sets(pair, n=4)
+    >>> [s.name for s in sets], len(sets[0])
+    (['tps_L6_3x3', 'affine_elastic'], 4)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+
+from . import metrics
+from .augment import augment_pair
+from .data import Pair
+from .primitives import Primitive
+from .tps import Omega, pixel_grid, sample_tps_grids
+
+__all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "warp_set", "warp_sets", "frame_set",
+           "score", "paired_difference"]
+
+HELD_OUT_OMEGA = Omega(grid_size=3, L=6.0)  # another TPS family than training's 4x4, L = 10
+
+
+@dataclass(frozen=True)
+class HeldOutSet:
+    """A named test set: primitives to render and the images they should give."""
+
+    name: str
+    primitives: list[Primitive]
+    images: torch.Tensor  # (N, 3, H, W) in [-1, 1]
+
+    def __len__(self) -> int:
+        return len(self.primitives)
+
+
+@dataclass(frozen=True)
+class AffineElastic:
+    """Parameters of the affine + elastic test warps (ranges are uniform, ±).
+
+    Attributes:
+        rotation: degrees.
+        scale: relative zoom, 1 ± scale.
+        shear: degrees, along x.
+        shift: fraction of the half-side (normalised units).
+        elastic: largest elastic displacement in pixels (after smoothing).
+        sigma: smoothing of the elastic noise in pixels (larger: smoother, more global bends).
+    """
+
+    rotation: float = 10.0
+    scale: float = 0.1
+    shear: float = 8.0
+    shift: float = 0.06
+    elastic: float = 3.0
+    sigma: float = 6.0
+
+
+def affine_elastic_grids(batch: int, h: int, w: int, generator: torch.Generator | None = None,
+                         params: AffineElastic = AffineElastic()) -> torch.Tensor:
+    """``(B, H, W, 2)`` sampling grids of random affine maps composed with smooth elastic fields.
+
+    The affine map acts in pixel-proportional coordinates (a rotation stays a rotation on a non-square
+    image); the elastic field is Gaussian-smoothed uniform noise rescaled so its largest displacement
+    is ``params.elastic`` pixels.
+    """
+    u = torch.rand(batch, 5, generator=generator, dtype=torch.float64) * 2 - 1
+    rot, shear = torch.deg2rad(u[:, 0] * params.rotation), torch.deg2rad(u[:, 1] * params.shear)
+    zoom = 1 + u[:, 2] * params.scale
+    shift = u[:, 3:] * params.shift
+    m = max(h, w)
+    s = torch.tensor([w / m, h / m], dtype=torch.float64)
+    p = pixel_grid(h, w, dtype=torch.float64) * s  # pixel-proportional coordinates
+    cos, sin, tan = torch.cos(rot), torch.sin(rot), torch.tan(shear)
+    a = torch.stack([torch.stack([cos, -sin + cos * tan], -1), torch.stack([sin, cos + sin * tan], -1)], -2)
+    a = a / zoom[:, None, None]
+    q = torch.einsum("bij,hwj->bhwi", a, p) / s + shift[:, None, None, :]
+    noise = torch.rand(batch, 2, h, w, generator=generator, dtype=torch.float64) * 2 - 1
+    k = min(2 * math.ceil(3 * params.sigma) + 1, 2 * ((min(h, w) - 1) // 2) + 1)  # reflect padding needs k < side
+    field = TF.gaussian_blur(noise.float(), [k, k], [params.sigma, params.sigma]).double()
+    field = field / field.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) * params.elastic
+    field = field.permute(0, 2, 3, 1) * torch.tensor([2 / w, 2 / h], dtype=torch.float64)  # pixels -> normalised
+    return (q + field).float()
+
+
+def warp_set(pair: Pair, name: str, grids: torch.Tensor) -> HeldOutSet:
+    """The training pair warped by each grid ``(N, H, W, 2)``: one test item per grid."""
+    images, prims = augment_pair(pair.image, pair.primitive, grid=grids, batch=len(grids))
+    return HeldOutSet(name, prims, images)
+
+
+def warp_sets(pair: Pair, n: int = 16, seed: int = 2024) -> list[HeldOutSet]:
+    """The two warped test sets (``tps_L6_3x3``, ``affine_elastic``), n items each, fixed by ``seed``."""
+    h, w = pair.size
+    g = torch.Generator().manual_seed(seed)
+    tps = sample_tps_grids(HELD_OUT_OMEGA, n, h, w, generator=g)
+    return [warp_set(pair, "tps_L6_3x3", tps), warp_set(pair, "affine_elastic", affine_elastic_grids(n, h, w, g))]
+
+
+def frame_set(pairs: list[Pair], train_index: int = 0, name: str = "frames") -> HeldOutSet:
+    """Every frame but the training one of a clip (pairs from :func:`deepsim_lite.video.clip_pairs`)."""
+    rest = [p for i, p in enumerate(pairs) if i != train_index]
+    if not rest:
+        raise ValueError("a frame test set needs at least one frame besides the training frame")
+    return HeldOutSet(name, [p.primitive for p in rest], torch.stack([p.image for p in rest]))
+
+
+def score(model, test_set: HeldOutSet, scorers: dict | None = None) -> dict[str, list[float]]:
+    """Per-item scores of ``model.generate`` on a test set: PSNR, SSIM and every extra scorer
+    (e.g. ``{"lpips": metrics.LPIPS()}``). Returns ``{metric: [N floats]}``."""
+    out = torch.stack([model.generate(p) for p in test_set.primitives])
+    rows = {"psnr": metrics.psnr(out, test_set.images), "ssim": metrics.ssim(out, test_set.images)}
+    rows.update({k: m(out, test_set.images) for k, m in (scorers or {}).items()})
+    return {k: [float(v) for v in vals] for k, vals in rows.items()}
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True, confidence: float = 0.95) -> dict:
+    """Paired comparison of two methods on the same test items.
+
+    Args:
+        a, b: ``(seeds, items)`` (or ``(items,)``) scores of methods A and B; seeds are averaged first,
+            so each test item gives one difference d_i = mean_s a − mean_s b.
+
+        higher_is_better: the metric's direction (PSNR, SSIM: True; LPIPS, SIFID: False).
+
+    Returns:
+        ``{"mean", "ci_low", "ci_high", "items", "a_better_fraction"}``: the mean of d_i with a Student-t
+        confidence interval over the items, and the fraction of items where A is better (d_i > 0, or
+        d_i < 0 for a lower-is-better metric).
+    """
+    from scipy import stats
+
+    a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"methods were scored on different items: {a.shape[1]} vs {b.shape[1]}")
+    d = a.mean(0) - b.mean(0)
+    n = len(d)
+    if n < 2:
+        raise ValueError("a paired test needs at least 2 test items")
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
+    return {"mean": float(d.mean()), "ci_low": float(d.mean() - half), "ci_high": float(d.mean() + half),
+            "items": n, "a_better_fraction": float((d > 0).mean() if higher_is_better else (d < 0).mean())}

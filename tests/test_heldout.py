@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import deepsim_lite as ds
+from deepsim_lite import heldout, tps
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+class TestAffineElastic:
+    def test_zero_ranges_give_the_identity(self):
+        zero = heldout.AffineElastic(rotation=0, scale=0, shear=0, shift=0, elastic=0)
+        g = heldout.affine_elastic_grids(3, 12, 20, _gen(), zero)
+        assert torch.allclose(g, tps.pixel_grid(12, 20).expand(3, -1, -1, -1), atol=1e-6)
+
+    def test_elastic_field_reaches_its_amplitude_in_pixels(self):
+        only = heldout.AffineElastic(rotation=0, scale=0, shear=0, shift=0, elastic=3.0, sigma=4.0)
+        h, w = 40, 80
+        g = heldout.affine_elastic_grids(4, h, w, _gen(), only)
+        disp = (g - tps.pixel_grid(h, w)) * torch.tensor([w / 2, h / 2])  # pixels
+        assert torch.allclose(disp.abs().amax(dim=(1, 2, 3)), torch.full((4,), 3.0), atol=1e-4)
+        # smooth: neighbours move nearly alike
+        assert (disp[:, :, 1:] - disp[:, :, :-1]).abs().max() < 1.0
+
+    def test_a_rotation_keeps_pixel_distances_on_a_non_square_image(self):
+        rot = heldout.AffineElastic(rotation=30, scale=0, shear=0, shift=0, elastic=0)
+        h, w = 30, 90
+        g = heldout.affine_elastic_grids(2, h, w, _gen(1), rot).double()
+        px = (g + 1) * torch.tensor([w / 2, h / 2], dtype=torch.float64)
+        ref = (tps.pixel_grid(h, w, dtype=torch.float64) + 1) * torch.tensor([w / 2, h / 2], dtype=torch.float64)
+        a, b = (0, 0), (h - 1, w - 1)
+        d_ref = (ref[a] - ref[b]).norm()
+        assert torch.allclose((px[:, a[0], a[1]] - px[:, b[0], b[1]]).norm(dim=-1), d_ref.expand(2), rtol=1e-5)
+        assert not torch.allclose(g.float(), tps.pixel_grid(h, w).expand(2, -1, -1, -1), atol=0.05)
+
+
+class TestSets:
+    def test_warp_sets_are_seeded_and_consistent(self, cat_small):
+        a, b = heldout.warp_sets(cat_small, n=4), heldout.warp_sets(cat_small, n=4)
+        c = heldout.warp_sets(cat_small, n=4, seed=7)
+        assert [s.name for s in a] == ["tps_L6_3x3", "affine_elastic"]
+        for s, t, u in zip(a, b, c, strict=True):
+            assert len(s) == 4 and s.images.shape == (4, 3, *cat_small.size)
+            assert torch.equal(s.images, t.images) and not torch.equal(s.images, u.images)
+            labels = set(cat_small.primitive.labels.unique().tolist())
+            assert all(set(p.labels.unique().tolist()) <= labels for p in s.primitives)
+        # the warped image is the answer for the warped primitive: the same geometry hit both
+        grid = heldout.affine_elastic_grids(1, *cat_small.size, _gen(3))
+        one = heldout.warp_set(cat_small, "x", grid)
+        img, prim = ds.augment_pair(cat_small.image, cat_small.primitive, grid=grid)
+        assert torch.equal(one.images, img) and torch.equal(one.primitives[0].labels, prim[0].labels)
+
+    def test_frame_set_leaves_out_the_training_frame(self, cat_small):
+        pairs = [ds.Pair(cat_small.image * k, cat_small.primitive, f"f{k}") for k in (1.0, 0.5, 0.25)]
+        s = heldout.frame_set(pairs, train_index=1)
+        assert len(s) == 2 and torch.equal(s.images[1], pairs[2].image)
+        with pytest.raises(ValueError, match="at least one frame besides the training frame"):
+            heldout.frame_set(pairs[:1])
+
+    def test_score_is_per_item(self, cat_small):
+        s = heldout.warp_sets(cat_small, n=3)[0]
+
+        class Answers:  # renders each test primitive as its known answer, but the second one darker
+            def generate(self, p):
+                i = next(k for k, q in enumerate(s.primitives) if q is p)
+                return s.images[i] * (0.5 if i == 1 else 1.0)
+
+        out = heldout.score(Answers(), s)
+        assert set(out) == {"psnr", "ssim"} and len(out["psnr"]) == 3
+        assert out["psnr"][0] == float("inf") and np.isfinite(out["psnr"][1]) and out["ssim"][2] == pytest.approx(1)
+
+
+class TestPairedDifference:
+    def test_a_constant_gain_has_a_zero_width_interval(self):
+        b = np.random.default_rng(0).normal(size=(3, 10))
+        r = heldout.paired_difference(b + 1, b)
+        assert r["mean"] == pytest.approx(1) and r["ci_low"] == pytest.approx(1) and r["ci_high"] == pytest.approx(1)
+        assert r["items"] == 10 and r["a_better_fraction"] == 1.0
+        assert heldout.paired_difference(b + 1, b, higher_is_better=False)["a_better_fraction"] == 0.0
+
+    def test_interval_matches_scipys_paired_t_test(self):
+        rng = np.random.default_rng(1)
+        a, b = rng.normal(0.3, 1, size=(3, 25)), rng.normal(0, 1, size=(3, 25))
+        r = heldout.paired_difference(a, b)
+        ci = stats.ttest_rel(a.mean(0), b.mean(0)).confidence_interval(0.95)
+        assert r["ci_low"] == pytest.approx(ci.low) and r["ci_high"] == pytest.approx(ci.high)
+
+    def test_errors(self):
+        with pytest.raises(ValueError, match="different items: 3 vs 4"):
+            heldout.paired_difference(np.zeros((2, 3)), np.zeros((2, 4)))
+        with pytest.raises(ValueError, match="at least 2 test items"):
+            heldout.paired_difference(np.zeros(1), np.zeros(1))
