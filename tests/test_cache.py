@@ -56,7 +56,7 @@ def test_unwritable_cache_is_found_before_training(small_pair, tmp_path, monkeyp
         cache.cached_model(small_pair, "seg_edges", "tps", "lesson", iterations=2, progress=False)
 
 
-def _train_in_child(cache_path: str, marker: str, queue) -> None:
+def _train_in_child(cache_path: str, marker: str, arrived: str, wait_for: str | None, queue) -> None:
     os.environ["DEEPSIM_CACHE"] = cache_path
     torch.set_num_threads(1)
     import pathlib
@@ -68,13 +68,17 @@ def _train_in_child(cache_path: str, marker: str, queue) -> None:
     trained = []
     real_fit = cache.fit
 
-    def slow_fit(*a, **k):  # holds the lock long enough for the other process to arrive
-        trained.append(1)
+    def slow_fit(*a, **k):  # holds the lock until the other process has arrived at it (a loaded CI machine
+        trained.append(1)   # can take many seconds to start a spawned interpreter)
         pathlib.Path(marker).write_text("training")
-        time.sleep(3)
+        deadline = time.time() + 240
+        while wait_for is not None and not pathlib.Path(wait_for).exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(2)  # from its marker to the lock the other process only builds a config and hashes the pair
         return real_fit(*a, **k)
 
     cache.fit = slow_fit
+    pathlib.Path(arrived).write_text("here")
     cache.cached_model(pair, "seg_edges", "tps", "lesson", iterations=20, progress=False)
     queue.put(len(trained))
 
@@ -85,13 +89,15 @@ def test_a_second_process_waits_for_the_first_and_loads(tmp_path, capfd):
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     marker = tmp_path / "first-is-training"
-    first = ctx.Process(target=_train_in_child, args=(str(tmp_path / "cache"), str(marker), queue))
+    first = ctx.Process(target=_train_in_child, args=(str(tmp_path / "cache"), str(marker), str(tmp_path / "a1"),
+                                                      str(tmp_path / "a2"), queue))
     first.start()
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline:
         time.sleep(0.05)
     assert marker.exists(), "the first process never started training"
-    second = ctx.Process(target=_train_in_child, args=(str(tmp_path / "cache"), str(tmp_path / "m2"), queue))
+    second = ctx.Process(target=_train_in_child, args=(str(tmp_path / "cache"), str(tmp_path / "m2"),
+                                                       str(tmp_path / "a2"), None, queue))
     second.start()  # arrives while the first holds the lock
     for p in (first, second):
         p.join(timeout=300)
