@@ -8,8 +8,10 @@ Every variant trains on the same pair (frame 0 of a shipped clip) once per seed 
 re-run only scores), then is scored on three test sets that are not the TPS training distribution
 (``deepsim_lite.heldout``): TPS warps of another family (3×3 grid, L = 6), affine + elastic warps, and
 the clip's other frames with the training frame's labels carried by optical flow. For each variant it
-reports mean ± std over seeds; for each comparison (e.g. TPS − crop+flip) a paired difference per test
-item with a 95% t interval. Writes JSON and a Markdown table to benchmarks/results/ (or --out).
+reports mean ± std over seeds; for each comparison (e.g. TPS − crop+flip) the difference with a 95% Welch t
+interval over the training seeds (the items are fixed) and the share of items where A wins. PSNR and SSIM
+count only the pixels a warp takes from inside the image; LPIPS and SIFID see whole images. Writes JSON and
+a Markdown table to benchmarks/results/ (or --out).
 
 Variants: ``tps`` (the paper), ``crop_flip`` (pix2pixHD-SIA), ``none``, ``tps+flip`` (TPS with the
 official code's horizontal flip), ``tps/pytorch-init`` (TPS with PyTorch's default weight init instead of
@@ -33,7 +35,7 @@ from deepsim_lite.config import TrainConfig
 
 VARIANTS = {  # name: (augmentation, TrainConfig overrides)
     "tps": ("tps", {"flip": False, "init": "pix2pixhd"}),
-    "crop_flip": ("crop_flip", {"flip": False, "init": "pix2pixhd"}),
+    "crop_flip": ("crop_flip", {"flip": False, "init": "pix2pixhd"}),  # flips on its own (crop.flip_p)
     "none": ("none", {"flip": False, "init": "pix2pixhd"}),
     "tps+flip": ("tps", {"flip": True, "init": "pix2pixhd"}),
     "tps/pytorch-init": ("tps", {"flip": False, "init": "pytorch"}),
@@ -79,7 +81,8 @@ def main() -> None:
         scores[name] = {s.name: {m: np.array([r[s.name][m] for r in per_seed]) for m in METRICS} for s in sets}
     wall = time.perf_counter() - t0
 
-    summary = {name: {s: {m: {"mean": float(v.mean(1).mean()), "std_over_seeds": float(v.mean(1).std())}
+    summary = {name: {s: {m: {"mean": float(v.mean(1).mean()), "std_over_seeds": float(v.mean(1).std(ddof=1))
+                              if len(v) > 1 else 0.0}
                           for m, v in by_metric.items()} for s, by_metric in by_set.items()}
                for name, by_set in scores.items()}
     paired = []
@@ -100,6 +103,7 @@ def main() -> None:
         "clip": args.clip, "primitive": args.primitive, "preset": args.preset, "size_hw": list(pairs[0].size),
         "iterations": config.iterations, "seeds": args.seeds, "reconstruction_loss": loss_label, "labels": labels,
         "test_sets": {s.name: len(s) for s in sets}, "train_wall_s": train_s, "wall_s": wall,
+        "outside_share": {s.name: float(1 - s.inside.double().mean()) for s in sets if s.inside is not None},
         "summary": summary, "paired": paired,
         "per_item": {n: {s: {m: v.tolist() for m, v in d.items()} for s, d in by.items()} for n, by in scores.items()},
     }
@@ -123,8 +127,9 @@ def markdown(result: dict) -> str:
             lines.append(f"| {s} ({n}) | {name} | " + " | ".join(
                 f"{c[m]['mean']:.{p}f} ± {c[m]['std_over_seeds']:.{p}f}"
                 for m, p in (("psnr", 2), ("ssim", 3), ("lpips", 3), ("sifid", 3))) + " |")
-    lines += ["", f"| A − B ({ctx}) | test set | ΔPSNR [95% CI] (A better) | ΔSSIM | ΔLPIPS | ΔSIFID |",
-              "|---|---|---|---|---|---|"]
+    over = sorted({row["psnr"]["interval_over"] for row in result["paired"]})
+    lines += ["", f"| A − B ({ctx}; 95% t interval over {', '.join(over)}) | test set | ΔPSNR (items A wins) | "
+              f"ΔSSIM | ΔLPIPS [{w['lpips']}] | ΔSIFID [{w['sifid']}] |", "|---|---|---|---|---|---|"]
     for row in result["paired"]:
         cells = [f"{row[m]['mean']:+.{p}f} [{row[m]['ci_low']:+.{p}f}, {row[m]['ci_high']:+.{p}f}] "
                  f"({row[m]['a_better_fraction']:.0%})"

@@ -43,7 +43,8 @@ def main() -> None:
     wall = time.perf_counter() - t0
     table = video.markdown_table(results)
     out = Path(args.out)
-    (out / "table.md").write_text(table + "\n")
+    tag = "" if args.segmentation == "flow" else f"_{args.segmentation}"  # another labelling never overwrites flow's
+    (out / f"table{tag}.md").write_text(table + "\n")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     summary = {"benchmark": "video_table", "device": device_name(device), "torch": torch.__version__,
                "wall_s": wall, "command": "python benchmarks/video_table.py " + " ".join(
@@ -52,7 +53,7 @@ def main() -> None:
                "cells": [{k: r[k] for k in ("clip", "primitive", "segmentation", "augmentation", "preset",
                                             "perceptual_loss", "summary", "labels")}
                          for r in results]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / f"summary{tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
     # The figure: rows of frames, primitive / truth / crop+flip / TPS (super-primitive if it ran).
     config = TrainConfig.preset(args.preset, **overrides)
     prim = "seg_edges" if "seg_edges" in args.primitives else args.primitives[0]
@@ -64,9 +65,10 @@ def main() -> None:
         models = {aug: cached_model(pairs[0], prim, aug, args.preset, progress=False, **overrides)
                   for aug in args.augmentations}
         picked = [1, len(pairs) // 2, len(pairs) - 1]
-        save_image(out / f"figure_{clip}_{prim}.png", video.comparison_figure(pairs, models, picked))
+        save_image(out / f"figure_{clip}_{prim}{tag}.png", video.comparison_figure(pairs, models, picked))
     print(table)
-    print(f"wall time {wall / 60:.1f} min (cells; figures after); wrote {out}/table.md, summary.json and figures")
+    print(f"wall time {wall / 60:.1f} min (cells; figures after); wrote {out}/table{tag}.md, summary{tag}.json "
+          "and figures")
 
 
 if __name__ == "__main__":

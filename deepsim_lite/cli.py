@@ -228,9 +228,10 @@ def _cmd_bench_video(args: argparse.Namespace) -> int:
     results = video.run_benchmark(args.clips, args.primitives, args.augmentations, args.preset, args.out,
                                   args.frames, progress=not args.quiet, segmentation=args.segmentation, **overrides)
     table = video.markdown_table(results)
-    write_text(Path(args.out) / "table.md", table)
+    name = "table.md" if args.segmentation == "flow" else f"table_{args.segmentation}.md"
+    write_text(Path(args.out) / name, table)
     print(table)
-    print(f"wrote {args.out}/table.md and one JSON per cell")
+    print(f"wrote {args.out}/{name} and one JSON per cell")
     return 0
 
 

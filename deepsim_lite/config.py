@@ -90,6 +90,8 @@ class TrainConfig:
         _choice("init", self.init, INITS)
         if self.flip is not True and self.flip is not False:
             raise ValueError(f"flip must be True or False, got {self.flip!r}")
+        if self.flip and self.augmentation == "crop_flip":
+            raise ValueError("flip applies to augmentation 'tps' or 'none'; crop_flip flips on its own (crop.flip_p)")
         for name in ("ngf", "n_blocks", "ndf", "n_layers_d", "num_d", "batch_size", "iterations", "log_every",
                      "checkpoint_every", "n_segments"):
             _int_at_least(name, getattr(self, name), 1)

@@ -13,8 +13,10 @@ there measures the training distribution, not generalisation. The test sets here
 Warped test pairs apply one geometry to the training image and its primitive (bilinear / nearest, as in
 training), so the warped image is the right answer for the warped primitive.
 
-:func:`paired_difference` compares two methods item by item (the same test items, averaged over seeds
-first) with a t confidence interval — the test the README's comparisons quote.
+:func:`paired_difference` compares two methods on the same test items with a t interval over training seeds
+— the test the README's comparisons quote. Warped test images take some pixels from outside the image
+(reflected at the border, as in training); PSNR and SSIM are scored on the pixels taken from inside only
+(``HeldOutSet.inside``), LPIPS and SIFID on whole images.
 
 Example:
     >>> import deepsim_lite as ds
@@ -52,6 +54,7 @@ class HeldOutSet:
     name: str
     primitives: list[Primitive]
     images: torch.Tensor  # (N, 3, H, W) in [-1, 1]
+    inside: torch.Tensor | None = None  # (N, H, W) bool: pixels sampled from inside the image (None: all)
 
     def __len__(self) -> int:
         return len(self.primitives)
@@ -66,7 +69,7 @@ class AffineElastic:
         scale: relative zoom, 1 ± scale.
         shear: degrees, along x.
         shift: fraction of the half-side (normalised units).
-        elastic: largest elastic displacement in pixels (after smoothing).
+        elastic: largest elastic displacement per axis in pixels (after smoothing).
         sigma: smoothing of the elastic noise in pixels (larger: smoother, more global bends).
     """
 
@@ -84,7 +87,7 @@ def affine_elastic_grids(batch: int, h: int, w: int, generator: torch.Generator 
 
     The affine map acts in pixel-proportional coordinates (a rotation stays a rotation on a non-square
     image); the elastic field is Gaussian-smoothed uniform noise rescaled so its largest displacement
-    is ``params.elastic`` pixels.
+    along either axis is ``params.elastic`` pixels.
     """
     u = torch.rand(batch, 5, generator=generator, dtype=torch.float64) * 2 - 1
     rot, shear = torch.deg2rad(u[:, 0] * params.rotation), torch.deg2rad(u[:, 1] * params.shear)
@@ -108,7 +111,7 @@ def affine_elastic_grids(batch: int, h: int, w: int, generator: torch.Generator 
 def warp_set(pair: Pair, name: str, grids: torch.Tensor) -> HeldOutSet:
     """The training pair warped by each grid ``(N, H, W, 2)``: one test item per grid."""
     images, prims = augment_pair(pair.image, pair.primitive, grid=grids, batch=len(grids))
-    return HeldOutSet(name, prims, images)
+    return HeldOutSet(name, prims, images, (grids.abs() <= 1).all(-1))
 
 
 def warp_sets(pair: Pair, n: int = 16, seed: int = 2024) -> list[HeldOutSet]:
@@ -128,37 +131,52 @@ def frame_set(pairs: list[Pair], train_index: int = 0, name: str = "frames") -> 
 
 
 def score(model, test_set: HeldOutSet, scorers: dict | None = None) -> dict[str, list[float]]:
-    """Per-item scores of ``model.generate`` on a test set: PSNR, SSIM and every extra scorer
-    (e.g. ``{"lpips": metrics.LPIPS()}``). Returns ``{metric: [N floats]}``."""
+    """Per-item scores of ``model.generate`` on a test set: PSNR and SSIM over ``test_set.inside`` (the
+    pixels a warp took from inside the image), and every extra scorer on whole images (e.g.
+    ``{"lpips": metrics.LPIPS()}``). Returns ``{metric: [N floats]}``."""
     out = torch.stack([model.generate(p) for p in test_set.primitives])
-    rows = {"psnr": metrics.psnr(out, test_set.images), "ssim": metrics.ssim(out, test_set.images)}
+    inside = test_set.inside
+    rows = {"psnr": metrics.psnr(out, test_set.images, mask=inside),
+            "ssim": metrics.ssim(out, test_set.images, mask=inside)}
     rows.update({k: m(out, test_set.images) for k, m in (scorers or {}).items()})
     return {k: [float(v) for v in vals] for k, vals in rows.items()}
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True, confidence: float = 0.95) -> dict:
-    """Paired comparison of two methods on the same test items.
+    """Compare two methods scored on the same test items, with an interval that includes training noise.
 
     Args:
-        a, b: ``(seeds, items)`` (or ``(items,)``) scores of methods A and B; seeds are averaged first,
-            so each test item gives one difference d_i = mean_s a − mean_s b.
-
+        a, b: ``(seeds, items)`` (or ``(items,)``) scores of methods A and B on the same items; each seed is
+            an independent training run.
         higher_is_better: the metric's direction (PSNR, SSIM: True; LPIPS, SIFID: False).
 
+    The difference is mean(A) − mean(B) over seeds and items. With at least 2 seeds per method the interval
+    is Welch's t interval over the per-seed means (``interval_over="seeds"``): the test items are fixed, so
+    what varies between repetitions is the training run. With one seed it falls back to a paired t interval
+    over the items (``"items"``), which says nothing about training noise.
+
     Returns:
-        ``{"mean", "ci_low", "ci_high", "items", "a_better_fraction"}``: the mean of d_i with a Student-t
-        confidence interval over the items, and the fraction of items where A is better (d_i > 0, or
-        d_i < 0 for a lower-is-better metric).
+        ``{"mean", "ci_low", "ci_high", "interval_over", "seeds", "items", "a_better_fraction"}``;
+        ``a_better_fraction`` is the share of items where A's seed-averaged score is better.
     """
     from scipy import stats
 
     a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"methods were scored on different items: {a.shape[1]} vs {b.shape[1]}")
-    d = a.mean(0) - b.mean(0)
+    d = a.mean(0) - b.mean(0)  # per item
     n = len(d)
-    if n < 2:
-        raise ValueError("a paired test needs at least 2 test items")
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
+    if min(len(a), len(b)) >= 2:
+        ma, mb = a.mean(1), b.mean(1)  # per seed
+        va, vb = ma.var(ddof=1) / len(ma), mb.var(ddof=1) / len(mb)
+        se = math.sqrt(va + vb)
+        dof = (va + vb) ** 2 / (va**2 / (len(ma) - 1) + vb**2 / (len(mb) - 1)) if se > 0 else 1.0
+        over = "seeds"
+    elif n >= 2:
+        se, dof, over = d.std(ddof=1) / math.sqrt(n), n - 1, "items"
+    else:
+        raise ValueError("a comparison needs 2 seeds per method or at least 2 test items")
+    half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+    better = (d > 0) if higher_is_better else (d < 0)
     return {"mean": float(d.mean()), "ci_low": float(d.mean() - half), "ci_high": float(d.mean() + half),
-            "items": n, "a_better_fraction": float((d > 0).mean() if higher_is_better else (d < 0).mean())}
+            "interval_over": over, "seeds": [len(a), len(b)], "items": n, "a_better_fraction": float(better.mean())}

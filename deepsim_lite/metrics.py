@@ -35,23 +35,37 @@ def _batch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return a.double(), b.double()
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    m = mask.reshape(-1, 1, *mask.shape[-2:]) if mask.ndim in (2, 3) else mask
+    if m.shape[0] not in (1, x.shape[0]) or m.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"mask {tuple(mask.shape)} does not match images {tuple(x.shape)}; give (H, W) or (N, H, W)")
+    return m.to(torch.float64).expand(x.shape[0], 1, *x.shape[-2:])
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image: ``10 log10(range² / MSE)``; ``inf`` for identical images.
 
+    ``mask``: optional ``(H, W)`` or ``(N, H, W)`` bool; the MSE is taken over the True pixels only.
     Returns ``(N,)`` (or a scalar for single images), float64.
     """
     single = a.ndim == 3
     x, y = _batch(a, b)
-    mse = ((x - y) ** 2).flatten(1).mean(1)
+    m = _mask(mask, x)
+    sq = ((x - y) ** 2).mean(1, keepdim=True)
+    mse = sq.flatten(1).mean(1) if m is None else (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
     out = 10 * torch.log10(DATA_RANGE**2 / mse)
     return out[0] if single else out
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7, k1: float = 0.01, k2: float = 0.03,
+         mask: torch.Tensor | None = None) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004) per image, averaged over channels and positions.
 
     Uses a uniform ``window``×``window`` window over the valid region with sample covariances, the
     definition of ``skimage.metrics.structural_similarity`` defaults (``win_size=7``), so the two agree.
+    ``mask``: optional ``(H, W)`` or ``(N, H, W)`` bool; only windows lying wholly on True pixels count.
     1 for identical images. Returns ``(N,)`` (or a scalar), float64.
     """
     single = a.ndim == 3
@@ -70,7 +84,12 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 7, k1: float = 0.01, k2
     vy = cov_norm * (mean(y * y) - uy * uy)
     vxy = cov_norm * (mean(x * y) - ux * uy)
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    out = s.flatten(1).mean(1)
+    m = _mask(mask, x)
+    if m is None:
+        out = s.flatten(1).mean(1)
+    else:
+        inside = (mean(m) > 1 - 1e-9).to(s.dtype)  # windows with every pixel in the mask
+        out = (s.mean(1, keepdim=True) * inside).flatten(1).sum(1) / inside.flatten(1).sum(1).clamp_min(1)
     return out[0] if single else out
 
 

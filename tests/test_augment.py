@@ -181,6 +181,11 @@ class TestFlipWithTPS:
         kept = torch.isclose(flipped[..., 0], plain[..., 0]).flatten(1).all(1)
         assert torch.all(mirrored ^ kept)
         assert 0.4 < mirrored.float().mean() < 0.6
+        # a flipped grid samples the mirrored image with the same warp: flip first, then warp
+        x = torch.randn(1, 3, 12, 20).expand(400, -1, -1, -1)
+        i = int(mirrored.nonzero()[0])
+        out = augment.warp(x[i : i + 1], flipped[i : i + 1])
+        assert torch.allclose(out, augment.warp(x[i : i + 1].flip(-1), plain[i : i + 1]), atol=1e-5)
 
     def test_flip_of_the_unwarped_pair_is_a_mirror_of_image_and_primitive(self, cat_small):
         image = cat_small.image

@@ -38,6 +38,11 @@ def test_preset_refuses_unknown_overrides():
         TrainConfig.preset("lesson", stepz=3, primitive="edges")
 
 
+def test_flip_is_refused_with_crop_flip():
+    with pytest.raises(ValueError, match="crop_flip flips on its own"):
+        TrainConfig(augmentation="crop_flip", flip=True)
+
+
 @pytest.mark.parametrize("field,value,message", [
     ("iterations", 0, "iterations must be >= 1, got 0"),
     ("log_every", 0, "log_every must be >= 1"),

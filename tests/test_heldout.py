@@ -48,11 +48,13 @@ class TestSets:
             assert torch.equal(s.images, t.images) and not torch.equal(s.images, u.images)
             labels = set(cat_small.primitive.labels.unique().tolist())
             assert all(set(p.labels.unique().tolist()) <= labels for p in s.primitives)
-        # the warped image is the answer for the warped primitive: the same geometry hit both
-        grid = heldout.affine_elastic_grids(1, *cat_small.size, _gen(3))
-        one = heldout.warp_set(cat_small, "x", grid)
-        img, prim = ds.augment_pair(cat_small.image, cat_small.primitive, grid=grid)
-        assert torch.equal(one.images, img) and torch.equal(one.primitives[0].labels, prim[0].labels)
+        # the identity grid gives the pair itself, all inside; a zoom-out marks its border as outside
+        h, w = cat_small.size
+        ident = heldout.warp_set(cat_small, "x", tps.pixel_grid(h, w)[None])
+        assert torch.allclose(ident.images[0], cat_small.image, atol=1e-5) and ident.inside.all()
+        assert torch.equal(ident.primitives[0].labels, cat_small.primitive.labels)
+        zoom = heldout.warp_set(cat_small, "x", tps.pixel_grid(h, w)[None] * 1.25)
+        assert zoom.inside[0, h // 2, w // 2] and not zoom.inside[0, 0, 0] and not zoom.inside[0].all()
 
     def test_frame_set_leaves_out_the_training_frame(self, cat_small):
         pairs = [ds.Pair(cat_small.image * k, cat_small.primitive, f"f{k}") for k in (1.0, 0.5, 0.25)]
@@ -73,24 +75,47 @@ class TestSets:
         assert set(out) == {"psnr", "ssim"} and len(out["psnr"]) == 3
         assert out["psnr"][0] == float("inf") and np.isfinite(out["psnr"][1]) and out["ssim"][2] == pytest.approx(1)
 
+    def test_score_ignores_pixels_taken_from_outside_the_image(self, cat_small):
+        h, w = cat_small.size
+        s = heldout.warp_set(cat_small, "zoom", tps.pixel_grid(h, w)[None] * 1.25)
+
+        class WrongBorder:  # right inside, wrong where the warp reflected the image at its border
+            def generate(self, p):
+                return torch.where(s.inside[0], s.images[0], -s.images[0])
+
+        out = heldout.score(WrongBorder(), s)
+        assert out["psnr"][0] == float("inf") and out["ssim"][0] == pytest.approx(1)
+
 
 class TestPairedDifference:
-    def test_a_constant_gain_has_a_zero_width_interval(self):
-        b = np.random.default_rng(0).normal(size=(3, 10))
+    def test_one_seed_falls_back_to_a_paired_interval_over_items(self):
+        b = np.random.default_rng(0).normal(size=(1, 10))
         r = heldout.paired_difference(b + 1, b)
-        assert r["mean"] == pytest.approx(1) and r["ci_low"] == pytest.approx(1) and r["ci_high"] == pytest.approx(1)
+        assert r["interval_over"] == "items" and r["mean"] == pytest.approx(1)
+        assert r["ci_low"] == pytest.approx(1) and r["ci_high"] == pytest.approx(1)
         assert r["items"] == 10 and r["a_better_fraction"] == 1.0
         assert heldout.paired_difference(b + 1, b, higher_is_better=False)["a_better_fraction"] == 0.0
-
-    def test_interval_matches_scipys_paired_t_test(self):
         rng = np.random.default_rng(1)
-        a, b = rng.normal(0.3, 1, size=(3, 25)), rng.normal(0, 1, size=(3, 25))
-        r = heldout.paired_difference(a, b)
-        ci = stats.ttest_rel(a.mean(0), b.mean(0)).confidence_interval(0.95)
+        a, c = rng.normal(0.3, 1, size=25), rng.normal(0, 1, size=25)
+        ci = stats.ttest_rel(a, c).confidence_interval(0.95)
+        r = heldout.paired_difference(a, c)
         assert r["ci_low"] == pytest.approx(ci.low) and r["ci_high"] == pytest.approx(ci.high)
+
+    def test_seeds_make_the_interval_welchs_over_per_seed_means(self):
+        rng = np.random.default_rng(2)
+        items = rng.normal(size=20)  # hard and easy items, the same for both methods
+        a = items + rng.normal(0.5, 0.3, size=(3, 1))  # each training run shifts every item
+        b = items + rng.normal(0.0, 0.3, size=(4, 1))
+        r = heldout.paired_difference(a, b)
+        ci = stats.ttest_ind(a.mean(1), b.mean(1), equal_var=False).confidence_interval(0.95)
+        assert r["interval_over"] == "seeds" and r["seeds"] == [3, 4]
+        assert r["ci_low"] == pytest.approx(ci.low) and r["ci_high"] == pytest.approx(ci.high)
+        # per-item pairing alone would claim near-certainty: every item moved by the same seed shift
+        narrow = heldout.paired_difference(a.mean(0), b.mean(0))
+        assert narrow["ci_high"] - narrow["ci_low"] < 0.1 * (r["ci_high"] - r["ci_low"])
 
     def test_errors(self):
         with pytest.raises(ValueError, match="different items: 3 vs 4"):
             heldout.paired_difference(np.zeros((2, 3)), np.zeros((2, 4)))
-        with pytest.raises(ValueError, match="at least 2 test items"):
+        with pytest.raises(ValueError, match="2 seeds per method or at least 2 test items"):
             heldout.paired_difference(np.zeros(1), np.zeros(1))

@@ -99,6 +99,21 @@ def test_sifid_takes_the_192_channels_before_inceptions_second_max_pool(perceptu
         sf(coffee[:, :18, :40], coffee[:, :18, :40])
 
 
+def test_masked_psnr_and_ssim_score_only_the_masked_pixels(coffee):
+    damaged = coffee.clone()
+    damaged[:, :, :20] = -damaged[:, :, :20]
+    mask = torch.ones(coffee.shape[1:], dtype=torch.bool)
+    mask[:, :20] = False
+    assert metrics.psnr(damaged, coffee, mask=mask).item() == float("inf")
+    assert metrics.ssim(damaged, coffee, mask=mask).item() == pytest.approx(1.0)
+    assert metrics.psnr(damaged, coffee).item() < 20 and metrics.ssim(damaged, coffee).item() < 0.9
+    full = torch.ones_like(mask)
+    assert metrics.psnr(damaged, coffee, mask=full).item() == pytest.approx(metrics.psnr(damaged, coffee).item())
+    assert metrics.ssim(damaged, coffee, mask=full).item() == pytest.approx(metrics.ssim(damaged, coffee).item())
+    with pytest.raises(ValueError, match="does not match images"):
+        metrics.psnr(coffee, coffee, mask=mask[:5])
+
+
 def test_frechet_distance_of_known_gaussians():
     mu, cov = np.zeros(2), np.eye(2)
     assert metrics.frechet_distance(mu, cov, mu + 3, cov) == pytest.approx(18.0)
