@@ -89,9 +89,9 @@ def sample_grids(
 ) -> torch.Tensor:
     """B random sampling grids ``(B, H, W, 2)`` of the given augmentation ``mode``.
 
-    ``flip``: in ``"tps"`` and ``"none"``, also mirror each grid horizontally with probability 1/2 (the
-    official code's random flip, drawn after the warps from the same generator); ``"crop_flip"`` flips on
-    its own (``crop.flip_p``) and ignores it.
+    ``flip``: in ``"tps"`` and ``"none"``, also negate each grid's x with probability 1/2, i.e. warp the
+    mirrored pair (the official code's random flip, drawn after the warps from the same generator);
+    ``"crop_flip"`` flips on its own (``crop.flip_p``) and ignores it.
     """
     if mode not in MODES:
         raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(MODES)}")
