@@ -344,11 +344,14 @@ def extract_primitives(frames: list[torch.Tensor] | torch.Tensor, kind: str = "s
     fitted = seg(frames[fit_on]) if seg is not None else None
     out = []
     for i, frame in enumerate(frames):
-        labels = None
-        if seg is not None:
-            same = i == fit_on % len(frames)
-            labels = fitted if same else seg(frame) if segmentation == "kmeans" else carry_labels(fitted,
-                                                                                               frames[fit_on], frame)
+        if seg is None:
+            labels = None
+        elif i == fit_on % len(frames):
+            labels = fitted
+        elif segmentation == "kmeans":
+            labels = seg(frame)
+        else:
+            labels = carry_labels(fitted, frames[fit_on], frame)
         edges = canny_edges(frame) if kind != "seg" else None
         out.append(Primitive(labels, edges, seg.n_segments if seg is not None else 0))
     return out

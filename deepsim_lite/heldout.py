@@ -39,7 +39,7 @@ from . import metrics
 from .augment import augment_pair
 from .data import Pair
 from .primitives import Primitive
-from .tps import Omega, pixel_grid, sample_tps_grids
+from .tps import Omega, aspect_scale, pixel_grid, sample_tps_grids
 
 __all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "warp_set", "warp_sets", "frame_set",
            "score", "paired_difference"]
@@ -93,8 +93,7 @@ def affine_elastic_grids(batch: int, h: int, w: int, generator: torch.Generator 
     rot, shear = torch.deg2rad(u[:, 0] * params.rotation), torch.deg2rad(u[:, 1] * params.shear)
     zoom = 1 + u[:, 2] * params.scale
     shift = u[:, 3:] * params.shift
-    m = max(h, w)
-    s = torch.tensor([w / m, h / m], dtype=torch.float64)
+    s = torch.tensor(aspect_scale(h, w), dtype=torch.float64)
     p = pixel_grid(h, w, dtype=torch.float64) * s  # pixel-proportional coordinates
     cos, sin, tan = torch.cos(rot), torch.sin(rot), torch.tan(shear)
     a = torch.stack([torch.stack([cos, -sin + cos * tan], -1), torch.stack([sin, cos + sin * tan], -1)], -2)

@@ -94,7 +94,7 @@ def _scorers() -> dict:
 
 
 def _cell_name(clip: str, primitive_kind: str, segmentation: str, augmentation: str, preset: str) -> str:
-    labels = f"-{segmentation}" if primitive_kind != "edges" else ""  # edges have no segmentation to carry
+    labels = "" if segmentation == "none" else f"-{segmentation}"  # edges: "none", nothing to carry
     return f"{clip}-{primitive_kind}{labels}-{augmentation}-{preset}.json"
 
 
