@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 
 from . import metrics
@@ -41,8 +42,8 @@ from .data import Pair
 from .primitives import Primitive
 from .tps import Omega, aspect_scale, pixel_grid, sample_tps_grids
 
-__all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "warp_set", "warp_sets", "frame_set",
-           "score", "paired_difference"]
+__all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "resize_grids", "warp_set", "warp_sets",
+           "frame_set", "score", "paired_difference"]
 
 HELD_OUT_OMEGA = Omega(grid_size=3, L=6.0)  # another TPS family than training's 4x4, L = 10
 
@@ -107,6 +108,22 @@ def affine_elastic_grids(batch: int, h: int, w: int, generator: torch.Generator 
     return (q + field).float()
 
 
+def resize_grids(grids: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The same warps sampled at another size: ``(N, H, W, 2)`` -> ``(N, h, w, 2)``.
+
+    A grid holds normalised coordinates (``align_corners=False``: ±1 are the image's outer edges), so it
+    is a smooth field over the image; bilinear resampling of that field at the new pixel centres gives
+    the grids that move the same physical points at ``size``. Used to score models trained at different
+    sizes on one test set (:func:`score` with primitives at the model's size).
+    """
+    if grids.ndim != 4 or grids.shape[-1] != 2:
+        raise ValueError(f"grids must be (N, H, W, 2), got {tuple(grids.shape)}")
+    if tuple(grids.shape[1:3]) == tuple(size):
+        return grids
+    return F.interpolate(grids.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear",
+                         align_corners=False).permute(0, 2, 3, 1)
+
+
 def warp_set(pair: Pair, name: str, grids: torch.Tensor) -> HeldOutSet:
     """The training pair warped by each grid ``(N, H, W, 2)``: one test item per grid."""
     images, prims = augment_pair(pair.image, pair.primitive, grid=grids, batch=len(grids))
@@ -132,8 +149,17 @@ def frame_set(pairs: list[Pair], train_index: int = 0, name: str = "frames") -> 
 def score(model, test_set: HeldOutSet, scorers: dict | None = None) -> dict[str, list[float]]:
     """Per-item scores of ``model.generate`` on a test set: PSNR and SSIM over ``test_set.inside`` (the
     pixels a warp took from inside the image), and every extra scorer on whole images (e.g.
-    ``{"lpips": metrics.LPIPS()}``). Returns ``{metric: [N floats]}``."""
+    ``{"lpips": metrics.LPIPS()}``). Returns ``{metric: [N floats]}``.
+
+    The primitives may be smaller than the images (a model trained at a lower resolution, its test
+    primitives made with :func:`resize_grids`): the outputs are then resized to the images' size
+    (bilinear, antialiased when shrinking) before scoring, so models of every size are judged against
+    the same pictures.
+    """
     out = torch.stack([model.generate(p) for p in test_set.primitives])
+    size = tuple(test_set.images.shape[-2:])
+    if tuple(out.shape[-2:]) != size:
+        out = F.interpolate(out, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(-1, 1)
     inside = test_set.inside
     rows = {"psnr": metrics.psnr(out, test_set.images, mask=inside),
             "ssim": metrics.ssim(out, test_set.images, mask=inside)}

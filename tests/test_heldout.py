@@ -87,6 +87,53 @@ class TestSets:
         assert out["psnr"][0] == float("inf") and out["ssim"][0] == pytest.approx(1)
 
 
+class TestAcrossSizes:
+    def test_resizing_the_identity_gives_the_identity_at_the_new_size(self):
+        g = tps.pixel_grid(40, 64)[None].expand(2, -1, -1, -1)
+        assert torch.allclose(heldout.resize_grids(g, (20, 32)), tps.pixel_grid(20, 32)[None], atol=1e-6)
+        up = heldout.resize_grids(g, (80, 128))  # inside the old pixel centres a linear field stays exact
+        assert torch.allclose(up[:, 1:-1, 1:-1], tps.pixel_grid(80, 128)[None, 1:-1, 1:-1], atol=1e-6)
+        assert heldout.resize_grids(g, (40, 64)) is g
+        with pytest.raises(ValueError, match=r"\(N, H, W, 2\)"):
+            heldout.resize_grids(g[0], (20, 32))
+
+    def test_resized_grids_move_the_same_points(self):
+        # a smooth picture: warping it small with the resized grid = warping it large, then shrinking
+        h, w = 64, 96
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        big = torch.stack([torch.sin(2 * xx), torch.cos(3 * yy), xx * yy])[None]
+        grids = heldout.affine_elastic_grids(3, h, w, _gen(4))
+        small_grids = heldout.resize_grids(grids, (32, 48))
+        warped_big = torch.nn.functional.grid_sample(big.expand(3, -1, -1, -1), grids, align_corners=False,
+                                                     padding_mode="reflection")
+        small = torch.nn.functional.interpolate(big, size=(32, 48), mode="bilinear", antialias=True)
+        warped_small = torch.nn.functional.grid_sample(small.expand(3, -1, -1, -1), small_grids,
+                                                       align_corners=False, padding_mode="reflection")
+        shrunk = torch.nn.functional.interpolate(warped_big, size=(32, 48), mode="bilinear", antialias=True)
+        assert (warped_small - shrunk)[..., 2:-2, 2:-2].abs().max() < 0.05
+        still = tps.pixel_grid(32, 48).expand(3, -1, -1, -1)
+        wrong = torch.nn.functional.grid_sample(small.expand(3, -1, -1, -1), still, align_corners=False)
+        assert (wrong - shrunk)[..., 2:-2, 2:-2].abs().max() > 0.2
+
+    def test_a_smaller_model_is_scored_against_the_full_size_pictures(self, cat_small):
+        s = heldout.warp_sets(cat_small, n=2)[1]
+        h, w = cat_small.size
+        half = torch.nn.functional.interpolate(s.images, size=(h // 2, w // 2), mode="bilinear", antialias=True)
+
+        class Small:  # renders the known answer at half the size
+            def generate(self, p):
+                return half[next(k for k, q in enumerate(s.primitives) if q is p)]
+
+        blurred = heldout.score(Small(), s)["psnr"]
+        assert all(20 < v < float("inf") for v in blurred)  # close, but the lost detail costs something
+
+        class Dark(Small):
+            def generate(self, p):
+                return super().generate(p) * 0.5
+
+        assert all(d < b - 3 for d, b in zip(heldout.score(Dark(), s)["psnr"], blurred, strict=True))
+
+
 class TestPairedDifference:
     def test_one_seed_falls_back_to_a_paired_interval_over_items(self):
         b = np.random.default_rng(0).normal(size=(1, 10))
