@@ -57,6 +57,16 @@ class ReferenceTPSDataset(torch.utils.data.Dataset):
         return torch.from_numpy(cond), torch.from_numpy(real)
 
 
+def step_flops(trainer) -> int:
+    """FLOPs of one full training step (G and D forward and backward), counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        trainer.train_step()
+    return counter.get_total_flops()
+
+
 def device_name(device: torch.device) -> str:
     """A readable name of the machine that produced a number."""
     import platform

@@ -26,8 +26,7 @@ import time
 import warnings
 
 import torch
-from _common import ReferenceTPSDataset, device_name, write_result
-from torch.utils.flop_counter import FlopCounterMode
+from _common import ReferenceTPSDataset, device_name, step_flops, write_result
 
 import deepsim_lite as ds
 from deepsim_lite import augment, metrics, train
@@ -71,14 +70,6 @@ def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (Linux: KiB)
-
-
-def step_flops(trainer: train.Trainer) -> int:
-    """FLOPs of one full training step (G and D forward and backward), counted by torch."""
-    counter = FlopCounterMode(display=False)
-    with counter:
-        trainer.train_step()
-    return counter.get_total_flops()
 
 
 def configs(preset: str, device: torch.device, compile_mode: str | None, iterations: int):

@@ -83,6 +83,12 @@ def _lr_factor(step: int, total: int, decay_start: float) -> float:
     return max(0.0, (total - step) / max(1, total - start))
 
 
+def _region(name: str):
+    """A named span for ``torch.profiler`` (``benchmarks/step_profile.py`` splits a step's time by these);
+    a few microseconds when no profiler runs."""
+    return torch.profiler.record_function(f"deepsim::{name}")
+
+
 def _in_notebook() -> bool:
     shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
@@ -212,32 +218,42 @@ class Trainer:
         """
         c = self.config
         self._set_lr()
-        cond, real = self._batch() if batch is None else (t.to(self.device, non_blocking=True) for t in batch)
-        if self.channels_last:
-            cond = cond.contiguous(memory_format=torch.channels_last)
-            real = real.contiguous(memory_format=torch.channels_last)
+        with _region("augment"):
+            cond, real = self._batch() if batch is None else (t.to(self.device, non_blocking=True) for t in batch)
+            if self.channels_last:
+                cond = cond.contiguous(memory_format=torch.channels_last)
+                real = real.contiguous(memory_format=torch.channels_last)
         zero = torch.zeros((), device=self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            fake = self.G_step(cond)
-            pred_fake = self.D_step(torch.cat([cond, fake], 1))
-            pred_real = self.D_step(torch.cat([cond, real], 1))
-            loss_g_gan = lsgan_loss(pred_fake, True)
-            loss_g_feat = feature_matching_loss(pred_fake, pred_real) * c.lambda_feat
-            loss_g_rec = self.rec_loss(fake.float(), real) * self.rec_weight if self.rec_loss is not None else zero
-            loss_g_l1 = (fake.float() - real).abs().mean() * c.lambda_l1 if c.lambda_l1 else zero
-            loss_g = loss_g_gan + loss_g_feat + loss_g_rec + loss_g_l1
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_G.step()
+            with _region("G forward"):
+                fake = self.G_step(cond)
+            with _region("D forward"):
+                pred_fake = self.D_step(torch.cat([cond, fake], 1))
+                pred_real = self.D_step(torch.cat([cond, real], 1))
+            with _region("losses"):
+                loss_g_gan = lsgan_loss(pred_fake, True)
+                loss_g_feat = feature_matching_loss(pred_fake, pred_real) * c.lambda_feat
+                loss_g_rec = self.rec_loss(fake.float(), real) * self.rec_weight if self.rec_loss is not None else zero
+                loss_g_l1 = (fake.float() - real).abs().mean() * c.lambda_l1 if c.lambda_l1 else zero
+                loss_g = loss_g_gan + loss_g_feat + loss_g_rec + loss_g_l1
+        with _region("G backward"):
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_g.backward()
+        with _region("optimiser"):
+            self.opt_G.step()
 
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            pred_fake_d = self.D_step(torch.cat([cond, fake.detach()], 1))
-            loss_d_fake = lsgan_loss(pred_fake_d, False)
-            loss_d_real = lsgan_loss([[s[-1]] for s in pred_real], True)
-            loss_d = 0.5 * (loss_d_fake + loss_d_real)
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+            with _region("D forward"):
+                pred_fake_d = self.D_step(torch.cat([cond, fake.detach()], 1))
+            with _region("losses"):
+                loss_d_fake = lsgan_loss(pred_fake_d, False)
+                loss_d_real = lsgan_loss([[s[-1]] for s in pred_real], True)
+                loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        with _region("D backward"):
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_d.backward()
+        with _region("optimiser"):
+            self.opt_D.step()
         self.step += 1
         return {"G_gan": loss_g_gan.detach(), "G_feat": loss_g_feat.detach(), "G_rec": loss_g_rec.detach(),
                 "G_l1": loss_g_l1.detach(), "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
