@@ -114,8 +114,10 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
         segmentation = "none"
     name = _cell_name(clip, primitive_kind, segmentation, augmentation, preset)
     path = Path(out_dir) / name if out_dir is not None else None
+    config = json.loads(json.dumps(TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=augmentation,
+                                                      **overrides).to_dict()))  # as the cell file stores it
     if path is not None and path.exists():
-        done = _read_cell(path)
+        done = _read_cell(path, config, preset)
         if (done is not None and done.get("frames") == len(pairs) and done.get("overrides") == overrides
                 and done.get("segmentation") == segmentation):
             return done
@@ -138,7 +140,7 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     result = {"clip": clip, "primitive": primitive_kind, "segmentation": segmentation, "augmentation": augmentation,
               "preset": preset,
               "frames": len(pairs), "train_frame": train_index, "size_hw": list(pairs[0].size),
-              "overrides": overrides, "labels": {k: m.label for k, m in scorers.items()},
+              "overrides": overrides, "config": config, "labels": {k: m.label for k, m in scorers.items()},
               "perceptual_loss": model.info.get("perceptual"), "train_or_load_s": t_train,
               "summary": summary, "per_frame": rows}
     if path is not None:
@@ -150,8 +152,9 @@ _CELL_KEYS = ("clip", "primitive", "augmentation", "preset", "frames", "train_fr
               "summary", "per_frame")
 
 
-def _read_cell(path: Path) -> dict | None:
-    """A finished cell's JSON, or None (with a note naming the file) when it is cut off, stale or not a cell."""
+def _read_cell(path: Path, config: dict, preset: str) -> dict | None:
+    """A finished cell's JSON, or None (with a note naming the file) when it is cut off, stale or not a cell:
+    trained with another ``config`` than its preset gives now (a preset changed between versions)."""
     try:
         done = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
@@ -160,6 +163,12 @@ def _read_cell(path: Path) -> dict | None:
     missing = [k for k in _CELL_KEYS if not isinstance(done, dict) or k not in done]
     if missing:
         print(f"deepsim-lite: note: {path} lacks {', '.join(missing[:3])} (another version?); recomputing the cell")
+        return None
+    if done.get("config") != config:
+        old = done.get("config") or {}
+        changed = [f"{k} {old[k]} -> {v}" for k, v in config.items() if k in old and old[k] != v][:3]
+        print(f"deepsim-lite: note: {path} was trained with another configuration of preset {preset!r} "
+              f"({', '.join(changed) or 'not recorded: written before 0.4'}); recomputing the cell")
         return None
     return done
 

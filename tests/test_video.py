@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import warnings
 
@@ -54,7 +55,7 @@ def test_segmentation_is_consistent_across_frames(carphone):
     assert len({p.primitive.n_labels for p in pairs}) == 1
     a, b = pairs[0].primitive.labels, pairs[1].primitive.labels
     assert (a == b).float().mean() > 0.8  # consecutive frames: mostly the same labels in the same places
-    assert pairs[0].size == (104, 128) and pairs[2].name == "carphone_f002"
+    assert pairs[0].size == (144, 176) and pairs[2].name == "carphone_f002"  # the clip at full size
 
 
 def test_flow_labels_are_the_default_and_recorded(carphone, tmp_path, monkeypatch):
@@ -114,3 +115,10 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
         with pytest.raises(Recomputed):
             video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
         assert f"{path} {note}" in capsys.readouterr().out
+
+    # a cell trained under another definition of its preset (e.g. the 0.3 lesson preset) is stale, not reused
+    path.write_text(json.dumps(saved))
+    monkeypatch.setitem(ds.config.PRESETS, "lesson", dataclasses.replace(ds.config.PRESETS["lesson"], ngf=8))
+    with pytest.raises(Recomputed):
+        video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
+    assert f"{path} was trained with another configuration of preset 'lesson' (ngf" in capsys.readouterr().out
