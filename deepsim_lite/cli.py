@@ -28,7 +28,7 @@ from .train import TrainResult, fit, resume
 # The README demo: lift the cat's nose by 6 pixels (the paper's Fig. 1 "raising the nose"),
 # on the lesson-size super-primitive of `chelsea`. `deepsim-lite primitives` writes this file.
 DEMO_SAMPLE = "chelsea"
-DEMO_LIFT = 6  # pixels at the lesson size
+DEMO_LIFT = 6 / 84  # of the image height: 6 pixels at 84x128 (the 0.3 lesson size), 9 at 128x192
 DEMO_EDIT_FILE = "edits/chelsea_nose_up_seg_edges.png"
 # What a demo run folder holds; anything else in it is the user's and is never deleted.
 _RUN_FILES = {"config.json", "metrics.jsonl", "model.pt", "samples", "checkpoints"}
@@ -43,7 +43,7 @@ def demo_pair() -> data.Pair:
 
 def demo_edit(pair: data.Pair) -> dict:
     """The demo's edit as keyword arguments of :func:`~deepsim_lite.edits.move_region`."""
-    return {"box": data.sample_region(DEMO_SAMPLE, "nose", pair.size), "dy": -DEMO_LIFT, "dx": 0}
+    return {"box": data.sample_region(DEMO_SAMPLE, "nose", pair.size), "dy": -round(DEMO_LIFT * pair.size[0]), "dx": 0}
 
 
 def _cmd_primitives(args: argparse.Namespace) -> int:
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("image", nargs="?", help="training image (PNG/JPEG)")
     p.add_argument("--primitive", help="edges | seg | seg_edges (default: seg_edges, or the kind of --primitive-file)")
     p.add_argument("--primitive-file", help="primitive PNG instead of extracting one from the image")
-    p.add_argument("--preset", help="lesson (CPU, minutes; default) | paper (GPU, 16k iterations)")
+    p.add_argument("--preset", help="lesson (CPU, ~90 s; default) | laptop (CPU, ~10 min) | paper (GPU, 16k steps)")
     p.add_argument("--augmentation", help="tps (default) | crop_flip | none")
     p.add_argument("--iterations", type=positive, help="override the preset's iteration count")
     p.add_argument("--max-side", type=_int_at_least(8), help="downscale the image to this longer side")

@@ -1,7 +1,8 @@
 """What a training run depends on: :class:`TrainConfig` (paper defaults), named presets, the device.
 
 The defaults are the paper's (pix2pixHD's networks and losses, 16,000 iterations, Sec. 3.3-3.4);
-``PRESETS["lesson"]`` is the small configuration the notebooks train on a laptop CPU.
+``PRESETS["lesson"]`` is the small configuration the notebooks train on a laptop CPU (about 90 s),
+``PRESETS["laptop"]`` a sharper one for about ten minutes.
 
 Example:
     >>> cfg = TrainConfig.preset("lesson", iterations=300)
@@ -177,12 +178,21 @@ def _finite_at_least(name: str, value, low: float) -> None:
 PRESETS: dict[str, TrainConfig] = {
     # The paper: pix2pixHD global generator and discriminator, 16k iterations (a GPU job).
     "paper": TrainConfig(),
-    # Trains a recognisable result on a 2-core CPU in minutes (~13 steps/s at 84x128):
-    # a 128-pixel image, a generator with 2 downsamplings and 4 residual blocks (ngf 24), a slimmer
-    # discriminator, a higher learning rate, and pixel L1 in place of VGG when its weights are missing.
+    # The notebooks' preset, chosen by measurement (benchmarks/lesson_quality.py): of the candidates trained for the
+    # same 90 s on a 2-core CPU, the best held-out PSNR came from a 192-pixel image (128x192 for the cat) and a
+    # narrow net — 2 downsamplings, 4 residual blocks, ngf = ndf = 12 (16 and 8 did worse, as did batches of
+    # warps, other learning rates, a deeper G, coarse-to-fine and torch.compile) — at lr 1e-3, one warp per
+    # step; pixel L1 stands in for VGG when its weights are missing. 500 steps: about 80 s on 2 cores.
     "lesson": TrainConfig(
-        max_side=128, ngf=24, n_downsample=2, n_blocks=4, ndf=24, n_layers_d=3, num_d=2,
-        vgg_fallback="l1", iterations=800, lr=1e-3, checkpoint_every=200,
+        max_side=192, ngf=12, n_downsample=2, n_blocks=4, ndf=12, n_layers_d=3, num_d=2,
+        vgg_fallback="l1", iterations=500, lr=1e-3, checkpoint_every=100,
+    ),
+    # A sharper model for a student with ten minutes: the lesson's recipe at 256 pixels (172x256 for the cat), a
+    # little wider (ngf = ndf = 16), 4000 steps — about 16 min on this project's 2 cores, projected to about
+    # 10 min on 4 (benchmarks/lesson_quality.py --candidates lesson laptop --budget 0 measures it).
+    "laptop": TrainConfig(
+        max_side=256, ngf=16, n_downsample=2, n_blocks=4, ndf=16, n_layers_d=3, num_d=2,
+        vgg_fallback="l1", iterations=4000, lr=1e-3, checkpoint_every=500,
     ),
 }
 

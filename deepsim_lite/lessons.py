@@ -1,8 +1,8 @@
 """What the lesson notebooks share: the run mode and its preset.
 
 Every lesson opens with ``lesson = ds.lesson_config()``. ``DEEPSIM_MODE`` picks the scale:
-``lesson`` (default; the small preset, minutes on a laptop CPU, what CI runs) or ``full`` (the
-paper's preset, a GPU job).
+``lesson`` (default; the small preset, about 90 s per model on a 2-core CPU, what CI runs), ``laptop``
+(sharper: about ten minutes per model on a 4-core laptop) or ``full`` (the paper's preset, a GPU job).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from .config import TrainConfig
 
 __all__ = ["MODES", "Lesson", "lesson_config"]
 
-MODES = {"lesson": "lesson", "full": "paper"}  # DEEPSIM_MODE -> training preset
+MODES = {"lesson": "lesson", "laptop": "laptop", "full": "paper"}  # DEEPSIM_MODE -> training preset
 
 
 @dataclass(frozen=True)
 class Lesson:
     """The mode a lesson runs in and the training configuration that goes with it."""
 
-    mode: str  # "lesson" or "full"
-    preset: str  # the TrainConfig preset of that mode: "lesson" or "paper"
+    mode: str  # "lesson", "laptop" or "full"
+    preset: str  # the TrainConfig preset of that mode: "lesson", "laptop" or "paper"
     config: TrainConfig  # that preset with the lesson's overrides
     work_side: int  # longer side of the working images (the preset's max_side, else 512 at full scale)
 
@@ -34,7 +34,7 @@ def lesson_config(mode: str | None = None, **overrides) -> Lesson:
     """The lesson's mode (``mode``, else ``$DEEPSIM_MODE``, else ``"lesson"``) and its config.
 
     Args:
-        mode: ``"lesson"`` or ``"full"``; None reads ``DEEPSIM_MODE``.
+        mode: ``"lesson"``, ``"laptop"`` or ``"full"``; None reads ``DEEPSIM_MODE``.
         overrides: :class:`TrainConfig` fields, e.g. ``primitive_kind="edges"``.
     """
     mode = mode or os.environ.get("DEEPSIM_MODE", "lesson")

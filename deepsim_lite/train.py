@@ -13,7 +13,7 @@ A run directory (:mod:`~deepsim_lite.rundir`) holds ``config.json``, ``metrics.j
 
 Example:
     >>> import deepsim_lite as ds
-    >>> pair = ds.load_sample("chelsea", "seg_edges", max_side=128)
+    >>> pair = ds.load_sample("chelsea", "seg_edges", max_side=192, multiple=4)
     >>> result = ds.fit(pair, ds.TrainConfig.preset("lesson"), run_dir="runs/cat")
     >>> image = result.model.generate(pair.primitive)       # (3, H, W) in [-1, 1]
 """

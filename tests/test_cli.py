@@ -131,7 +131,7 @@ def test_cli_knn_distances_only(tmp_path):
 def test_demo_edit_file_is_reproducible():
     shipped = ds.load_primitive(ds.data.data_dir() / cli.DEMO_EDIT_FILE, "seg_edges")
     pair = cli.demo_pair()
-    assert cli.demo_edit(pair)["box"] == (56, 60, 74, 84)  # the nose, at the lesson size 84x128
+    assert cli.demo_edit(pair) == {"box": (85, 90, 113, 126), "dy": -9, "dx": 0}  # the nose at 128x192, 9 px up
     fresh = ds.edits.move_region(pair.primitive, **cli.demo_edit(pair))
     assert shipped.size == fresh.size and torch.equal(shipped.edges, fresh.edges)
     off = ~fresh.edges

@@ -15,8 +15,12 @@ def test_presets_hold_the_paper_defaults():
     assert (paper.ngf, paper.n_downsample, paper.n_blocks, paper.ndf, paper.n_layers_d, paper.num_d) == (
         64, 4, 9, 64, 3, 2)
     assert (paper.lambda_feat, paper.lambda_vgg) == (10.0, 10.0) and paper.multiple == 16
-    assert PRESETS["lesson"].multiple == 4 and PRESETS["lesson"].vgg_fallback == "l1"
-    assert paper.init == PRESETS["lesson"].init == "pix2pixhd"  # pix2pixHD's weights_init in both presets
+    for cpu in ("lesson", "laptop"):  # CPU presets: small nets, pixel L1 without VGG weights, paper's init
+        assert PRESETS[cpu].multiple == 4 and PRESETS[cpu].vgg_fallback == "l1" and PRESETS[cpu].batch_size == 1
+        assert PRESETS[cpu].init == "pix2pixhd" and PRESETS[cpu].ngf < paper.ngf
+    assert PRESETS["laptop"].max_side > PRESETS["lesson"].max_side
+    assert PRESETS["laptop"].iterations > PRESETS["lesson"].iterations
+    assert paper.init == "pix2pixhd"  # pix2pixHD's weights_init
 
 
 def test_dict_round_trip_and_files_of_version_0_1():

@@ -131,9 +131,9 @@ def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
         page.wait_for_timeout(300)  # the new PNG is decoded after the status line updates
         after = _shot(output)
 
-        # rectangle-select the nose and drag the selection 6 pixels up: the paper's "lift the nose" (Fig. 1)
+        # rectangle-select the nose and drag it up 1/14 of the height (9 px at 128x192): the paper's "lift the nose"
         editor.locator(".widget-toggle-button", has_text="rect").click()
-        scale = h / 84  # the lift is given for the 84x128 lesson image
+        scale = h / 84  # the lift is given for an 84-row image (6 px) and scaled
 
         def at(y: float, x: float) -> tuple[float, float]:
             return box["x"] + (x + 0.5) * zoom, box["y"] + (y + 0.5) * zoom

@@ -15,7 +15,7 @@ Example (in a notebook cell)::
     import deepsim_lite as ds
     from deepsim_lite.widgets import PrimitiveEditor
     model = ds.cached_model("chelsea", "seg_edges")
-    pair = ds.load_sample("chelsea", "seg_edges", max_side=128)
+    pair = ds.load_sample("chelsea", "seg_edges", max_side=192, multiple=4)   # the lesson model's size
     editor = PrimitiveEditor(model, pair.primitive, image=pair.image)
     editor                     # draw, press Generate; then editor.primitive / editor.output
 """
