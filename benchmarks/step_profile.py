@@ -23,6 +23,7 @@ import dataclasses
 import time
 from collections import defaultdict
 
+import numpy as np
 import torch
 from _common import device_name, step_flops, write_result
 from torch.profiler import ProfilerActivity, profile
@@ -47,6 +48,13 @@ def steps_per_s(trainer: Trainer, steps: int, warmup: int = 5) -> float:
     return steps / (time.perf_counter() - t)
 
 
+def adam(trainer: Trainer, kind: str) -> None:
+    """Replace the trainer's optimisers by Adam with ``foreach=True`` or ``fused=True``."""
+    c = trainer.config
+    for name, net in (("opt_G", trainer.G), ("opt_D", trainer.D)):
+        setattr(trainer, name, torch.optim.Adam(net.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **{kind: True}))
+
+
 def split(trainer: Trainer, steps: int) -> dict:
     """Milliseconds per step: by region, and by kind of work over the whole step."""
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -57,6 +65,7 @@ def split(trainer: Trainer, steps: int) -> dict:
     regions: dict[str, float] = defaultdict(float)
     kinds = {"convolution": 0.0, "normalisation": 0.0, "other torch ops": 0.0}
     annotated_self = 0.0
+    others: dict[str, float] = {}
     for e in prof.key_averages():
         if e.key.startswith("deepsim::"):
             regions[e.key.removeprefix("deepsim::")] += e.cpu_time_total / 1e3 / steps
@@ -66,9 +75,12 @@ def split(trainer: Trainer, steps: int) -> dict:
             kind = ("convolution" if any(k in name for k in CONV_OPS) else
                     "normalisation" if any(k in name for k in NORM_OPS) else "other torch ops")
             kinds[kind] += e.self_cpu_time_total / 1e3 / steps
+            if kind == "other torch ops":
+                others[e.key] = e.self_cpu_time_total / 1e3 / steps
     kinds["python and dispatch (the rest of the wall time)"] = max(0.0, wall - sum(kinds.values()))
+    top = dict(sorted(others.items(), key=lambda kv: -kv[1])[:8])
     return {"wall_ms_per_step": wall, "regions_ms": dict(regions), "kinds_ms": kinds,
-            "region_self_ms": annotated_self}
+            "region_self_ms": annotated_self, "top_other_ops_ms": top}
 
 
 def conv_ceiling(threads: int, widths: list[int], size: tuple[int, int], batch: int) -> list[dict]:
@@ -101,6 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=40, help="timed steps per measurement")
     ap.add_argument("--profile-steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds of the options")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -115,49 +128,43 @@ def main() -> None:
     ceiling = conv_ceiling(args.threads, widths, pair.size, config.batch_size)
     best = max(r["gflops"] for r in ceiling)
 
-    def adam(kind: str):
-        def rebuild(trainer: Trainer) -> None:
-            c = trainer.config
-            for name, net in (("opt_G", trainer.G), ("opt_D", trainer.D)):
-                setattr(trainer, name, torch.optim.Adam(net.parameters(), lr=c.lr, betas=(c.beta1, c.beta2),
-                                                        **{kind: True}))
-        return rebuild
-
-    options = {}
-    variants = {  # name: a change made to a fresh trainer before timing (None: as shipped)
-        "as shipped": None,
-        "Adam foreach": adam("foreach"),
-        "Adam fused": adam("fused"),
-        "flush denormals": "denormals",
+    # Side by side: every variant gets a fresh trainer, then all are timed in interleaved rounds (the median
+    # of the rounds is reported), so a machine that slows down during the run does not favour the first one.
+    variants = {  # name: (trainer, flush denormals, threads)
+        "as shipped": (make_trainer(config, pair), False, args.threads),
+        "Adam foreach": (make_trainer(config, pair), False, args.threads),
+        "Adam fused": (make_trainer(config, pair), False, args.threads),
+        "flush denormals": (make_trainer(config, pair), True, args.threads),
+        "1 thread": (make_trainer(config, pair), False, 1),
+        "batch 4": (make_trainer(config, pair, batch_size=4), False, args.threads),
+        # the trainer refuses channels_last on the CPU (wrong conv-weight gradients): forced here for its speed only
+        "batch 4, channels_last (wrong gradients on the CPU: speed only)":
+            (make_trainer(config, pair, batch_size=4), False, args.threads),
     }
-    for name, change in variants.items():
-        trainer = make_trainer(config, pair)
-        if callable(change):
-            change(trainer)
-        torch.set_flush_denormal(change == "denormals")
-        try:
-            options[name] = steps_per_s(trainer, args.steps)
-        finally:
-            torch.set_flush_denormal(False)
-    torch.set_num_threads(1)  # thread scaling: what a laptop with more cores can expect (2 -> 4 is not measured)
-    try:
-        options["1 thread"] = steps_per_s(make_trainer(config, pair), args.steps)
-    finally:
-        torch.set_num_threads(args.threads)
-    # channels_last at batch 4, speed only (the trainer refuses it on the CPU: wrong conv-weight gradients)
-    b4 = make_trainer(config, pair, batch_size=4)
-    options["batch 4"] = steps_per_s(b4, max(10, args.steps // 4))
-    nhwc = make_trainer(config, pair, batch_size=4)
+    adam(variants["Adam foreach"][0], "foreach")
+    adam(variants["Adam fused"][0], "fused")
+    nhwc = variants["batch 4, channels_last (wrong gradients on the CPU: speed only)"][0]
     nhwc.channels_last = True
     nhwc.G.to(memory_format=torch.channels_last)
     nhwc.D.to(memory_format=torch.channels_last)
-    options["batch 4, channels_last (wrong gradients on the CPU: speed only)"] = steps_per_s(
-        nhwc, max(10, args.steps // 4))
+    rounds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, (trainer, flush, threads) in variants.items():
+            torch.set_flush_denormal(flush)
+            torch.set_num_threads(threads)
+            try:
+                n = args.steps // 4 if trainer.config.batch_size > 1 else args.steps
+                rounds[name].append(steps_per_s(trainer, max(5, n), warmup=2))
+            finally:
+                torch.set_flush_denormal(False)
+                torch.set_num_threads(args.threads)
+    options = {name: float(np.median(r)) for name, r in rounds.items()}
 
     device = torch.device("cpu")
     result = {
         "benchmark": "step_profile", "device": device_name(device), "torch": torch.__version__,
         "command": f"python benchmarks/step_profile.py --preset {args.preset} --threads {args.threads}",
+        "options_rounds_steps_per_s": rounds,
         "preset": args.preset, "size": list(pair.size), "batch": config.batch_size,
         "steps_per_s": rate, "step_gflop": flops / 1e9, "achieved_gflops": flops * rate / 1e9,
         "conv_gflops_inside_step": flops / 1e9 / (conv_ms / 1e3) if conv_ms else None,
@@ -170,6 +177,8 @@ def main() -> None:
     print(f"profiled step: {prof['wall_ms_per_step']:.1f} ms")
     for k, v in prof["kinds_ms"].items():
         print(f"  {k:<50} {v:6.1f} ms  {v / prof['wall_ms_per_step']:5.1%}")
+    for k, v in prof["top_other_ops_ms"].items():
+        print(f"    {k:<48} {v:6.1f} ms")
     for k, v in sorted(prof["regions_ms"].items(), key=lambda kv: -kv[1]):
         print(f"  region {k:<43} {v:6.1f} ms  {v / prof['wall_ms_per_step']:5.1%}")
     for r in ceiling:
