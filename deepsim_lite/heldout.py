@@ -112,16 +112,20 @@ def resize_grids(grids: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The same warps sampled at another size: ``(N, H, W, 2)`` -> ``(N, h, w, 2)``.
 
     A grid holds normalised coordinates (``align_corners=False``: ±1 are the image's outer edges), so it
-    is a smooth field over the image; bilinear resampling of that field at the new pixel centres gives
-    the grids that move the same physical points at ``size``. Used to score models trained at different
-    sizes on one test set (:func:`score` with primitives at the model's size).
+    is a smooth field over the image. Its displacement from the identity is resampled (bilinear, at the new
+    pixel centres) and added to the identity grid of ``size``: the new grids move the same physical points —
+    exactly for an affine warp when shrinking; when enlarging, the outermost pixels (beyond the old pixel
+    centres) take the displacement of the nearest old centre, and the identity stays exact everywhere. Used to
+    score models trained at different sizes on one test set (:func:`score` with primitives at the model's size).
     """
     if grids.ndim != 4 or grids.shape[-1] != 2:
         raise ValueError(f"grids must be (N, H, W, 2), got {tuple(grids.shape)}")
-    if tuple(grids.shape[1:3]) == tuple(size):
+    h, w = grids.shape[1:3]
+    if (h, w) == tuple(size):
         return grids
-    return F.interpolate(grids.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear",
-                         align_corners=False).permute(0, 2, 3, 1)
+    shift = (grids - pixel_grid(h, w, dtype=grids.dtype, device=grids.device)).permute(0, 3, 1, 2)
+    shift = F.interpolate(shift, size=tuple(size), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    return pixel_grid(*size, dtype=grids.dtype, device=grids.device) + shift
 
 
 def warp_set(pair: Pair, name: str, grids: torch.Tensor) -> HeldOutSet:

@@ -91,8 +91,14 @@ class TestAcrossSizes:
     def test_resizing_the_identity_gives_the_identity_at_the_new_size(self):
         g = tps.pixel_grid(40, 64)[None].expand(2, -1, -1, -1)
         assert torch.allclose(heldout.resize_grids(g, (20, 32)), tps.pixel_grid(20, 32)[None], atol=1e-6)
-        up = heldout.resize_grids(g, (80, 128))  # inside the old pixel centres a linear field stays exact
-        assert torch.allclose(up[:, 1:-1, 1:-1], tps.pixel_grid(80, 128)[None, 1:-1, 1:-1], atol=1e-6)
+        up = heldout.resize_grids(g, (80, 128))  # the border pixels too
+        assert torch.allclose(up, tps.pixel_grid(80, 128)[None], atol=1e-6)
+        # an affine warp stays exactly that affine warp at any size
+        a = torch.tensor([[0.9, 0.2], [-0.1, 1.1]])
+        affine = lambda h, w: torch.einsum("ij,hwj->hwi", a, tps.pixel_grid(h, w)) + 0.05  # noqa: E731
+        assert torch.allclose(heldout.resize_grids(affine(40, 64)[None], (20, 32))[0], affine(20, 32), atol=1e-5)
+        up = heldout.resize_grids(affine(40, 64)[None], (80, 128))[0]  # beyond the old centres: clamped
+        assert torch.allclose(up[1:-1, 1:-1], affine(80, 128)[1:-1, 1:-1], atol=1e-5)
         assert heldout.resize_grids(g, (40, 64)) is g
         with pytest.raises(ValueError, match=r"\(N, H, W, 2\)"):
             heldout.resize_grids(g[0], (20, 32))
