@@ -98,9 +98,14 @@ def test_trainer_rejects_mismatched_pair(small_pair):
 def test_fused_adam_gives_the_same_training(small_pair):
     plain = train.Trainer(small_pair, dataclasses.replace(TINY, fused_adam=False))
     fused = train.Trainer(small_pair, dataclasses.replace(TINY, fused_adam=True))
-    for _ in range(4):
+    plain.train_step(), fused.train_step()  # the same gradients: one update differs by rounding only
+    for net in ("G", "D"):
+        for p, q in zip(getattr(plain, net).parameters(), getattr(fused, net).parameters(), strict=True):
+            assert torch.allclose(p, q, rtol=0, atol=1e-6)
+    # later steps drift apart a little (Adam divides by tiny second moments early on), no more
+    for _ in range(3):
         a, b = plain.train_step(), fused.train_step()
-        assert all(torch.allclose(a[k], b[k], rtol=1e-6, atol=1e-7) for k in a)
+        assert all(torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-6) for k in a)
 
 
 def _channels_last_grad_error(batch: int) -> float:
