@@ -19,7 +19,7 @@ the detail it cannot draw. PSNR and SSIM count pixels a warp took from inside th
 only with ImageNet weights (random-init LPIPS ranks nothing).
 
 Results per (sample, candidate, seed) go to ``benchmarks/results/lesson_quality/`` and are read back on a re-run
-(``--fresh`` retrains); the summary goes to ``benchmarks/results/lesson_quality_<device>.{json,md}``.
+(``--fresh`` retrains); the summary goes to ``benchmarks/results/lesson_quality_cpu.{json,md}`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -130,8 +130,10 @@ def _timed_steps(trainer: Trainer, n: int) -> float:
 
 def train_budget(pair: ds.Pair, config: ds.TrainConfig, budget_s: float, coarse_pair: ds.Pair | None = None
                  ) -> tuple[ds.DeepSIMModel, dict]:
-    """Train for ``budget_s`` seconds of wall clock (everything after the networks are built: compile, warm-up,
-    speed measurement, training). With ``coarse_pair`` the first half of the budget trains on it (the same
+    """Train for about ``budget_s`` seconds of wall clock (building the networks, compile, warm-up, speed
+    measurement and training all count). The step count is fixed from the speed of the first steps, so a machine
+    whose speed drifts overshoots or undershoots: the cell records the real ``train_s``. With ``coarse_pair``
+    the first half of the budget trains on it (the same
     networks at a lower resolution, constant learning rate), the second half continues on ``pair`` with the
     learning rate decaying to 0: the usual schedule, its first half spent at the coarse size."""
     info: dict = {}
@@ -182,10 +184,13 @@ def cell_key(sample: Sample, name: str, seed: int) -> str:
 def run_cell(sample: Sample, name: str, seed: int, budget: float, scorers: dict, out_dir: Path,
              fresh: bool) -> dict:
     path = out_dir / f"{sample.name}-{sample.kind}-{name}-s{seed}-{budget:g}s.json"
-    if path.exists() and not fresh:
-        return json.loads(path.read_text())
     config, coarse = candidate_config(name, sample.kind)
     config = dataclasses.replace(config, seed=seed)
+    if path.exists() and not fresh:
+        cell = json.loads(path.read_text())
+        if "refused" in cell or _same_setup(cell, config, coarse, sample):
+            return cell
+        print(f"{path.name}: trained with another config or test set (a preset changed?); training again")
     use_nhwc, why_not = channels_last_enabled(config, select_device(config.device).type)
     if config.channels_last and not use_nhwc:
         cell = {"sample": sample.name, "candidate": name, "seed": seed, "refused": why_not}
@@ -205,6 +210,15 @@ def run_cell(sample: Sample, name: str, seed: int, budget: float, scorers: dict,
             "reconstruction_loss": model.info.get("perceptual"), **info, "scores": scores}
     write_json(path, cell)
     return cell
+
+
+def _same_setup(cell: dict, config: ds.TrainConfig, coarse: int | None, sample: Sample) -> bool:
+    """Whether a stored cell was trained and scored as this run would: same config, coarse stage, reference
+    size and test sets (a changed preset, e.g. ``lesson`` between versions, must not be read back)."""
+    sizes = {s.name: len(s) for s in sample.ref_sets}
+    return (cell.get("config") == json.loads(json.dumps(config.to_dict())) and cell.get("coarse_side") == coarse
+            and cell.get("reference_size") == list(sample.ref_size)
+            and {k: len(v["psnr"]) for k, v in cell.get("scores", {}).items()} == sizes)
 
 
 def summarise(cells: list[dict], baseline: str) -> list[dict]:
@@ -297,7 +311,8 @@ def main() -> None:
     ap.add_argument("--baseline", default="lesson-0.3", choices=names)
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                     help="margin A − B (default: best − baseline)")
-    ap.add_argument("--fresh", action="store_true", help="retrain cells that are already on disk")
+    ap.add_argument("--fresh", action="store_true", help="retrain cells that are already on disk (cells trained "
+                    "with another config or test set are retrained anyway)")
     ap.add_argument("--cells", type=Path, default=Path(__file__).parent / "results" / "lesson_quality",
                     help="folder of the per-cell results (read back on a re-run)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/lesson_quality_<device>.json)")
@@ -332,7 +347,7 @@ def main() -> None:
         "benchmark": "lesson_quality", "device": device_name(device), "torch": torch.__version__,
         "command": "python benchmarks/lesson_quality.py " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in vars(args).items() if v not in (None, False) and k not in ("out", "cells")),
+            for k, v in vars(args).items() if v is not None and v is not False and k not in ("out", "cells")),
         "budget_label": f"{args.budget:g} s per candidate" if args.budget else "each preset's own iterations",
         "primitive": args.primitive, "baseline": args.baseline, "baseline_config": LESSON_0_3,
         "candidates": {n: CANDIDATES.get(n, f"preset {n!r}") for n in args.candidates},

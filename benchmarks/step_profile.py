@@ -83,10 +83,10 @@ def split(trainer: Trainer, steps: int) -> dict:
             "region_self_ms": annotated_self, "top_other_ops_ms": top}
 
 
-def conv_ceiling(threads: int, widths: list[int], size: tuple[int, int], batch: int) -> list[dict]:
-    """GFLOP/s of a plain 3×3 convolution, forward + backward (input and weight gradients)."""
+def conv_ceiling(shapes: list[tuple[int, tuple[int, int]]], batch: int) -> list[dict]:
+    """GFLOP/s of a plain 3×3 convolution, forward + backward (input and weight gradients), per (channels, size)."""
     rows = []
-    for c in widths:
+    for c, size in shapes:
         conv = torch.nn.Conv2d(c, c, 3, padding=1)
         x = torch.randn(batch, c, *size, requires_grad=True)
         from torch.utils.flop_counter import FlopCounterMode
@@ -124,8 +124,10 @@ def main() -> None:
     flops = step_flops(base)
     prof = split(base, args.profile_steps)
     conv_ms = prof["kinds_ms"]["convolution"]
-    widths = sorted({config.ngf, config.ngf * 2, config.ndf * 2, 128})
-    ceiling = conv_ceiling(args.threads, widths, pair.size, config.batch_size)
+    h, w = pair.size  # the generator's own conv shapes (full size, after one and two downsamplings: the residual
+    # blocks, about half its FLOPs), and a wide conv at full size as the CPU's practical ceiling
+    shapes = [(config.ngf * 2**k, (h // 2**k, w // 2**k)) for k in range(min(config.n_downsample, 2) + 1)]
+    ceiling = conv_ceiling([*shapes, (128, (h, w))], config.batch_size)
     best = max(r["gflops"] for r in ceiling)
 
     # Side by side: every variant gets a fresh trainer, then all are timed in interleaved rounds (the median
@@ -148,8 +150,10 @@ def main() -> None:
     nhwc.G.to(memory_format=torch.channels_last)
     nhwc.D.to(memory_format=torch.channels_last)
     rounds: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, (trainer, flush, threads) in variants.items():
+    names = list(variants)
+    for r in range(args.rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # each round starts with another option
+            trainer, flush, threads = variants[name]
             torch.set_flush_denormal(flush)
             torch.set_num_threads(threads)
             try:
@@ -182,7 +186,8 @@ def main() -> None:
     for k, v in sorted(prof["regions_ms"].items(), key=lambda kv: -kv[1]):
         print(f"  region {k:<43} {v:6.1f} ms  {v / prof['wall_ms_per_step']:5.1%}")
     for r in ceiling:
-        print(f"  plain 3x3 conv {r['channels']:>3} ch, fwd+bwd: {r['gflops']:.1f} GFLOP/s")
+        size = f"{r['size'][0]}x{r['size'][1]}"
+        print(f"  plain 3x3 conv {r['channels']:>3} ch at {size}, fwd+bwd: {r['gflops']:.1f} GFLOP/s")
     for k, v in options.items():
         print(f"  {k:<60} {v:.2f} steps/s")
     write_result(result, "step_profile", device, args.out)
