@@ -178,11 +178,11 @@ def _finite_at_least(name: str, value, low: float) -> None:
 PRESETS: dict[str, TrainConfig] = {
     # The paper: pix2pixHD global generator and discriminator, 16k iterations (a GPU job).
     "paper": TrainConfig(),
-    # The notebooks' preset, chosen by measurement (benchmarks/lesson_quality.py): of the candidates trained for the
-    # same 90 s on a 2-core CPU, the best held-out PSNR came from a 192-pixel image (128x192 for the cat) and a
-    # narrow net — 2 downsamplings, 4 residual blocks, ngf = ndf = 12 (16 and 8 did worse, as did batches of
-    # warps, other learning rates, a deeper G, coarse-to-fine and torch.compile) — at lr 1e-3, one warp per
-    # step; pixel L1 stands in for VGG when its weights are missing. 500 steps: about 80 s on 2 cores.
+    # The notebooks' preset, chosen by measurement (benchmarks/lesson_quality.py): trained for the same 90 s on a
+    # 2-core CPU, 192-pixel images (128x192 for the cat) with narrow nets (ngf = ndf = 12, 16 or 24, within seed
+    # noise of each other) scored best on held-out data; ngf 8 and 32, batches of warps, lr 2e-4 or 2e-3, a deeper
+    # G, coarse-to-fine and torch.compile did worse. ngf 12 takes the most steps per second of that group. One warp
+    # per step, lr 1e-3; pixel L1 stands in for VGG when its weights are missing. 500 steps: about 75 s on 2 cores.
     "lesson": TrainConfig(
         max_side=192, ngf=12, n_downsample=2, n_blocks=4, ndf=12, n_layers_d=3, num_d=2,
         vgg_fallback="l1", iterations=500, lr=1e-3, checkpoint_every=100,
