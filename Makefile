@@ -23,11 +23,12 @@ demo: $(STAMP)
 	$(VENV)/bin/deepsim-lite demo --out outputs/demo
 
 # Tests never touch the network: missing ImageNet weights fall back to labelled random init.
+# --durations: the log says which tests and which lessons cost the time (a cold model cache trains each lesson model once).
 test: export DEEPSIM_OFFLINE := 1
 test: $(STAMP) lint browser
-	$(PY) -m pytest tests
+	$(PY) -m pytest --durations=10 tests
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		$(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks; \
+		$(PY) -m pytest --nbval-lax -p no:cacheprovider --durations=10 notebooks; \
 	else echo "notebooks/: no lessons yet, nbval skipped"; fi
 
 # The editor's browser test drives Debian's Chromium (never `playwright install`). Install it when it is
