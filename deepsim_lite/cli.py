@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("image", nargs="?", help="training image (PNG/JPEG)")
     p.add_argument("--primitive", help="edges | seg | seg_edges (default: seg_edges, or the kind of --primitive-file)")
     p.add_argument("--primitive-file", help="primitive PNG instead of extracting one from the image")
-    p.add_argument("--preset", help="lesson (CPU, ~90 s; default) | laptop (CPU, ~10 min) | paper (GPU, 16k steps)")
+    p.add_argument("--preset", help="lesson (CPU, ~90 s; default) | laptop (CPU, ~15 min) | paper (GPU, 16k steps)")
     p.add_argument("--augmentation", help="tps (default) | crop_flip | none")
     p.add_argument("--iterations", type=positive, help="override the preset's iteration count")
     p.add_argument("--max-side", type=_int_at_least(8), help="downscale the image to this longer side")

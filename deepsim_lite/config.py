@@ -2,7 +2,7 @@
 
 The defaults are the paper's (pix2pixHD's networks and losses, 16,000 iterations, Sec. 3.3-3.4);
 ``PRESETS["lesson"]`` is the small configuration the notebooks train on a laptop CPU (about 90 s),
-``PRESETS["laptop"]`` a sharper one for about ten minutes.
+``PRESETS["laptop"]`` a sharper one for about a quarter of an hour.
 
 Example:
     >>> cfg = TrainConfig.preset("lesson", iterations=300)
@@ -187,9 +187,10 @@ PRESETS: dict[str, TrainConfig] = {
         max_side=192, ngf=12, n_downsample=2, n_blocks=4, ndf=12, n_layers_d=3, num_d=2,
         vgg_fallback="l1", iterations=500, lr=1e-3, checkpoint_every=100,
     ),
-    # A sharper model for a student with ten minutes: the lesson's recipe at 256 pixels (172x256 for the cat), a
-    # little wider (ngf = ndf = 16), 4000 steps — about 16 min on this project's 2 cores, projected to about
-    # 10 min on 4 (benchmarks/lesson_quality.py --candidates lesson laptop --budget 0 measures it).
+    # A sharper model for a student with a quarter of an hour: the lesson's recipe at 256 pixels (172x256 for the
+    # cat), a little wider (ngf = ndf = 16), 4000 steps: 17 min on this project's 2 cores, about 12 min on 4
+    # (projected from the measured 1 -> 2 thread speed-up), +1.8 dB held out over the lesson preset on the cat
+    # (benchmarks/lesson_quality.py --candidates lesson laptop --budget 0 --samples chelsea).
     "laptop": TrainConfig(
         max_side=256, ngf=16, n_downsample=2, n_blocks=4, ndf=16, n_layers_d=3, num_d=2,
         vgg_fallback="l1", iterations=4000, lr=1e-3, checkpoint_every=500,

@@ -2,7 +2,7 @@
 
 Every lesson opens with ``lesson = ds.lesson_config()``. ``DEEPSIM_MODE`` picks the scale:
 ``lesson`` (default; the small preset, about 90 s per model on a 2-core CPU, what CI runs), ``laptop``
-(sharper: about ten minutes per model on a 4-core laptop) or ``full`` (the paper's preset, a GPU job).
+(sharper: about 12 min per model on a 4-core laptop, 17 on 2 cores) or ``full`` (the paper's preset, a GPU job).
 """
 
 from __future__ import annotations
