@@ -86,10 +86,7 @@ class Sample:
         self.frames = video.load_frames(video.clip_path(self.clip), n_frames) if self.clip else None
         ref = self._pairs(ds.TrainConfig(primitive_kind=kind, max_side=ref_side, n_downsample=2))
         self.ref_size = ref[0].size
-        g = torch.Generator().manual_seed(2024)  # the same test warps as benchmarks/heldout.py
-        h, w = self.ref_size
-        self.grids = {"tps_L6_3x3": ds.tps.sample_tps_grids(heldout.HELD_OUT_OMEGA, n_warps, h, w, generator=g),
-                      "affine_elastic": heldout.affine_elastic_grids(n_warps, h, w, g)}
+        self.grids = heldout.warp_grids(*self.ref_size, n_warps)  # the same test warps as benchmarks/heldout.py
         self.ref_sets = [heldout.warp_set(ref[0], n, grids) for n, grids in self.grids.items()]
         if self.frames:
             self.ref_sets.append(heldout.frame_set(ref))

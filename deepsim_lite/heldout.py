@@ -42,7 +42,7 @@ from .data import Pair
 from .primitives import Primitive
 from .tps import Omega, aspect_scale, pixel_grid, sample_tps_grids
 
-__all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "resize_grids", "warp_set", "warp_sets",
+__all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "resize_grids", "warp_grids", "warp_set", "warp_sets",
            "frame_set", "score", "paired_difference"]
 
 HELD_OUT_OMEGA = Omega(grid_size=3, L=6.0)  # another TPS family than training's 4x4, L = 10
@@ -134,12 +134,16 @@ def warp_set(pair: Pair, name: str, grids: torch.Tensor) -> HeldOutSet:
     return HeldOutSet(name, prims, images, (grids.abs() <= 1).all(-1))
 
 
-def warp_sets(pair: Pair, n: int = 16, seed: int = 2024) -> list[HeldOutSet]:
-    """The two warped test sets (``tps_L6_3x3``, ``affine_elastic``), n items each, fixed by ``seed``."""
-    h, w = pair.size
+def warp_grids(h: int, w: int, n: int = 16, seed: int = 2024) -> dict[str, torch.Tensor]:
+    """The grids ``(n, H, W, 2)`` of the two warped test sets, by name, fixed by ``seed``."""
     g = torch.Generator().manual_seed(seed)
     tps = sample_tps_grids(HELD_OUT_OMEGA, n, h, w, generator=g)
-    return [warp_set(pair, "tps_L6_3x3", tps), warp_set(pair, "affine_elastic", affine_elastic_grids(n, h, w, g))]
+    return {"tps_L6_3x3": tps, "affine_elastic": affine_elastic_grids(n, h, w, g)}
+
+
+def warp_sets(pair: Pair, n: int = 16, seed: int = 2024) -> list[HeldOutSet]:
+    """The two warped test sets (``tps_L6_3x3``, ``affine_elastic``), n items each, fixed by ``seed``."""
+    return [warp_set(pair, name, grids) for name, grids in warp_grids(*pair.size, n, seed).items()]
 
 
 def frame_set(pairs: list[Pair], train_index: int = 0, name: str = "frames") -> HeldOutSet:
