@@ -35,6 +35,8 @@ __all__ = [
     "decode",
     "to_rgb",
     "to_picture",
+    "name_labels",
+    "colour_name",
     "PALETTE",
     "EDGE_INDEX",
 ]
@@ -265,3 +267,76 @@ def to_rgb(primitive: Primitive) -> np.ndarray:
 def to_picture(primitive: Primitive) -> torch.Tensor:
     """The :func:`to_rgb` picture as an image tensor ``(3, H, W)`` in [-1, 1] (what patch features see)."""
     return from_uint8(to_rgb(primitive))
+
+
+_HUES = ((15, "red"), (40, "orange"), (65, "yellow"), (170, "green"), (200, "cyan"), (255, "blue"),
+         (290, "purple"), (345, "pink"), (360, "red"))  # upper hue bound (degrees) -> colour word
+
+
+def colour_name(rgb: tuple[float, float, float] | np.ndarray) -> str:
+    """A plain-words name of an sRGB colour (0..255): ``"dark brown"``, ``"light grey"``, ``"blue"``.
+
+    Greys (saturation < 0.2) are named by lightness; other colours by hue, with "dark " below 35%
+    value and "light " above 80% with little saturation; dark oranges, reds and yellows are "brown".
+    """
+    r, g, b = (float(v) / 255 for v in rgb)
+    hi, lo = max(r, g, b), min(r, g, b)
+    sat = 0.0 if hi == 0 else (hi - lo) / hi
+    if sat < 0.2:
+        return next(name for bound, name in ((0.2, "black"), (0.45, "dark grey"), (0.7, "grey"),
+                                             (0.88, "light grey"), (1.01, "white")) if hi < bound)
+    if hi == r:
+        hue = (60 * (g - b) / (hi - lo)) % 360
+    elif hi == g:
+        hue = 60 * (b - r) / (hi - lo) + 120
+    else:
+        hue = 60 * (r - g) / (hi - lo) + 240
+    word = next(name for bound, name in _HUES if hue < bound)
+    if word in ("red", "orange", "yellow") and hi < 0.6:
+        return "dark brown" if hi < 0.35 else "brown"
+    if hi < 0.35:
+        return "dark " + word
+    return "light " + word if hi > 0.8 and sat < 0.45 else word
+
+
+def _place(cy: float, cx: float) -> str:
+    """Where a point lies, in thirds of the picture (fractions of height and width): "top left", "centre"."""
+    row = ("top", "middle", "bottom")[min(int(cy * 3), 2)]
+    col = ("left", "centre", "right")[min(int(cx * 3), 2)]
+    if row == "middle":
+        return "centre" if col == "centre" else col
+    return row if col == "centre" else f"{row} {col}"
+
+
+def name_labels(primitive: Primitive, image: np.ndarray) -> list[str]:
+    """A readable name for each label of ``primitive``: its mean colour in ``image`` and where it lies.
+
+    Args:
+        primitive: a primitive with labels (``n_labels`` > 0).
+        image: ``(H, W, 3)`` uint8 RGB at the primitive's size (the photo the labels were made from).
+
+    Returns:
+        ``n_labels`` names such as ``"dark brown, top left"``; a label absent from the map is
+        ``"unused"``; names that would repeat get " (2)", " (3)" in order of the labels.
+    """
+    if primitive.labels is None:
+        raise ValueError("name_labels needs a primitive with labels (kind 'seg' or 'seg_edges'), got edges only")
+    if image.shape != (*primitive.size, 3) or image.dtype != np.uint8:
+        raise ValueError(f"expected a ({primitive.size[0]}, {primitive.size[1]}, 3) uint8 image, "
+                         f"got {image.shape} {image.dtype}")
+    labels = primitive.labels.cpu().numpy()
+    h, w = labels.shape
+    names: list[str] = []
+    for k in range(primitive.n_labels):
+        ys, xs = np.nonzero(labels == k)
+        if not len(ys):
+            names.append("unused")
+            continue
+        colour = image[ys, xs].reshape(-1, 3).mean(0)
+        names.append(f"{colour_name(colour)}, {_place((ys.mean() + 0.5) / h, (xs.mean() + 0.5) / w)}")
+    seen: dict[str, int] = {}
+    for k, name in enumerate(names):
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            names[k] = f"{name} ({seen[name]})"
+    return names

@@ -47,6 +47,9 @@ def jupyter_lab(root: Path, timeout_s: float = 90) -> Iterator[str]:
     """Run JupyterLab serving ``root`` (no token, fresh settings) and yield its base URL."""
     port = free_port()
     settings = Path(tempfile.mkdtemp(prefix="jlab-settings-"))
+    quiet = settings / "lab" / "@jupyterlab" / "apputils-extension"  # no "get notified about news?" toast
+    quiet.mkdir(parents=True)
+    (quiet / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings / "lab"), JUPYTER_CONFIG_DIR=str(settings / "cfg"),
                JUPYTERLAB_WORKSPACES_DIR=str(settings / "ws"))
     log = open(settings / "server.log", "w")
@@ -125,3 +128,54 @@ def run_cell(page, panel, index: int) -> None:
     cell = panel.locator(".jp-Cell").nth(index)
     cell.locator(".jp-InputPrompt").click()
     page.keyboard.press("Shift+Enter")
+
+
+# In the page: after each pointer move with the button held, the time from the event to the first
+# animation frame whose canvases hold a new colour at the pointer (the stroke's pixels on screen in
+# that frame), in ms; None when nothing changed within 5 s. The listener runs in the capture phase on
+# the window, before the widget's own handler, so it reads the pixels from before the move.
+_STROKE_PROBE = """(sel) => {
+  if (window.__strokeProbe) { window.__strokeLatency = []; return; }
+  window.__strokeProbe = true;
+  window.__strokeLatency = [];
+  const read = (x, y) => {
+    const root = document.querySelector(sel);
+    const canvases = root.tagName === 'CANVAS' ? [root] : [...root.querySelectorAll('canvas')];
+    return canvases.map((c) => {
+      const r = c.getBoundingClientRect();
+      if (!r.width || x < r.left || y < r.top || x >= r.right || y >= r.bottom) return '';
+      const cx = Math.floor((x - r.left) * c.width / r.width), cy = Math.floor((y - r.top) * c.height / r.height);
+      return Array.from(c.getContext('2d').getImageData(cx, cy, 1, 1).data).join(',');
+    }).join('|');
+  };
+  let last = '';
+  window.addEventListener('pointermove', (e) => {
+    if (!(e.buttons & 1) || `${e.clientX},${e.clientY}` === last) return;  // a repeat (e.g. after a reflow)
+    last = `${e.clientX},${e.clientY}`;
+    const x = e.clientX, y = e.clientY, before = read(x, y), slot = window.__strokeLatency.length;
+    window.__strokeLatency.push(undefined);
+    const poll = () => {
+      const dt = performance.now() - e.timeStamp;
+      if (read(x, y) !== before) window.__strokeLatency[slot] = dt;
+      else if (dt > 5000) window.__strokeLatency[slot] = null;
+      else requestAnimationFrame(poll);
+    };
+    requestAnimationFrame(poll);
+  }, true);
+}"""
+
+
+def stroke_latencies(page, selector: str, box: dict, row: float, x0: float, x1: float, moves: int = 24,
+                     pause_ms: int = 30) -> list[float | None]:
+    """Drag with real mouse events across ``selector``'s box (``row``, ``x0``..``x1`` as fractions of
+    its height and width), one move every ``pause_ms``; return each move's pointer-to-pixels time (ms)."""
+    page.evaluate(_STROKE_PROBE, selector)
+    y = box["y"] + box["height"] * row
+    page.mouse.move(box["x"] + box["width"] * x0, y)
+    page.mouse.down()
+    for i in range(1, moves + 1):
+        page.mouse.move(box["x"] + box["width"] * (x0 + (x1 - x0) * i / moves), y)
+        page.wait_for_timeout(pause_ms)
+    page.mouse.up()
+    page.wait_for_function("() => window.__strokeLatency.every((v) => v !== undefined)", timeout=15_000)
+    return page.evaluate("window.__strokeLatency")

@@ -199,7 +199,7 @@ def test_environment_installs_the_package_and_has_cuda():
 def test_extras_requested_by_the_design():
     proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {"notebooks", "cpu", "gpu", "test"} <= set(proj)
-    assert {Requirement(r).name for r in proj["notebooks"]} >= {"jupyterlab", "ipywidgets", "ipycanvas", "matplotlib"}
+    assert {Requirement(r).name for r in proj["notebooks"]} >= {"jupyterlab", "ipywidgets", "anywidget", "matplotlib"}
     assert {Requirement(r).name for r in proj["test"]} >= {"pytest", "nbval", "hypothesis", "playwright"}
 
 

@@ -38,8 +38,9 @@ def test_json_round_trip_writes_non_finite_numbers_as_null(tmp_path):
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_png_bytes_are_lossless(tmp_path, fast):
-    rgb = np.random.default_rng(0).integers(0, 256, (9, 13, 3), dtype=np.uint8)
+@pytest.mark.parametrize("channels", [3, 4])
+def test_png_bytes_are_lossless(tmp_path, fast, channels):
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 13, channels), dtype=np.uint8)  # RGB or RGBA
     (tmp_path / "x.png").write_bytes(_io.png_bytes(rgb, fast=fast))
     assert np.array_equal(np.array(Image.open(tmp_path / "x.png")), rgb)
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deepsim_lite as ds
-from deepsim_lite.primitives import EDGE_INDEX, PALETTE, labels_from_levels
+from deepsim_lite.primitives import EDGE_INDEX, PALETTE, Primitive, colour_name, labels_from_levels, name_labels
 
 label_maps = st.tuples(st.integers(1, 12), st.integers(4, 20), st.integers(4, 20), st.integers(0, 2**31 - 1)).map(
     lambda t: (t[0], torch.randint(0, t[0], (t[1], t[2]), generator=torch.Generator().manual_seed(t[3])), t[3])
@@ -100,3 +100,30 @@ class TestLevels:
     def test_unknown_level(self):
         with pytest.raises(ValueError, match="gray levels \\[7\\]"):
             labels_from_levels(np.array([[0, 7]]), [0, 50])
+
+
+@pytest.mark.parametrize("rgb, name", [
+    ((10, 10, 10), "black"), ((128, 128, 128), "grey"), ((250, 250, 250), "white"), ((220, 30, 30), "red"),
+    ((40, 60, 200), "blue"), ((30, 160, 40), "green"), ((110, 70, 40), "brown"), ((60, 40, 20), "dark brown"),
+    ((30, 15, 70), "dark purple"), ((250, 160, 200), "light pink"), ((235, 215, 60), "yellow"),
+])
+def test_colour_name_names_plain_colours(rgb, name):
+    assert colour_name(rgb) == name
+
+
+def test_name_labels_from_mean_colour_and_place():
+    labels = torch.zeros(30, 30, dtype=torch.long)
+    labels[:10] = 1  # top band
+    labels[20:, 20:] = 2  # bottom right corner
+    prim = Primitive(labels=labels, n_labels=4)
+    image = np.full((30, 30, 3), 128, np.uint8)
+    image[:10] = (40, 60, 200)
+    image[20:, 20:] = (220, 30, 30)
+    names = name_labels(prim, image)
+    assert names == ["grey, centre", "blue, top", "red, bottom right", "unused"]
+    twin = Primitive(labels=torch.tensor([[0] * 3 + [1] * 3] * 6), n_labels=2)  # two grey labels, left and right
+    assert name_labels(twin, np.full((6, 6, 3), 128, np.uint8)) == ["grey, left", "grey, right"]
+    same = Primitive(labels=torch.tensor([[0, 0, 1, 1, 0, 0]] * 6), n_labels=2)  # both centred
+    assert name_labels(same, np.full((6, 6, 3), 128, np.uint8)) == ["grey, centre", "grey, centre (2)"]
+    with pytest.raises(ValueError, match=r"expected a \(30, 30, 3\) uint8 image"):
+        name_labels(prim, image[:20])

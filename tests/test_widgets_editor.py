@@ -1,5 +1,5 @@
-"""PrimitiveEditor (widgets/editor.py) without a browser, driven by the messages ipycanvas's front end sends
-(mouse and key events in canvas pixels)."""
+"""PrimitiveEditor (widgets/editor.py) without a browser, driven by the messages its canvas's front end
+(widgets/canvas.js) sends: pointer events in primitive pixels, moves in batches, keys."""
 
 from __future__ import annotations
 
@@ -20,17 +20,21 @@ from deepsim_lite.widgets import editor as editor_module
 
 
 def _canvas_msg(editor: PrimitiveEditor, event: str, **content) -> None:
-    """What ipycanvas's JavaScript sends for a mouse or key event on the top canvas layer."""
-    editor.canvas._canvases[-1]._handle_frontend_event(None, {"event": event, **content}, [])
+    """A message of canvas.js, through the widget's real custom-message path."""
+    editor.canvas._handle_custom_msg({"event": event, **content}, [])
+
+
+def _key(editor: PrimitiveEditor, key: str, shift: bool = False, ctrl: bool = False) -> None:
+    _canvas_msg(editor, "key", key=key, shift=shift, ctrl=ctrl, meta=False)
 
 
 def _drag(editor: PrimitiveEditor, pts: list[tuple[float, float]]) -> None:
-    """(y, x) primitive points -> mouse events at the centres of those pixels in canvas coordinates."""
-    xy = [((x + 0.5) * editor._zx, (y + 0.5) * editor._zy) for y, x in pts]
-    _canvas_msg(editor, "mouse_down", x=xy[0][0], y=xy[0][1])
-    for x, y in xy[1:]:
-        _canvas_msg(editor, "mouse_move", x=x, y=y)
-    _canvas_msg(editor, "mouse_up", x=xy[-1][0], y=xy[-1][1])
+    """(y, x) primitive points -> down at the first pixel's centre, the moves in batches of two, up at the last."""
+    yx = [[y + 0.5, x + 0.5] for y, x in pts]
+    _canvas_msg(editor, "down", y=yx[0][0], x=yx[0][1])
+    for i in range(1, len(yx), 2):
+        _canvas_msg(editor, "moves", points=yx[i:i + 2])
+    _canvas_msg(editor, "up", y=yx[-1][0], x=yx[-1][1])
 
 
 def _decode_png(data: bytes) -> np.ndarray:
@@ -41,7 +45,8 @@ def test_canvas_events_edit_and_generate_renders_the_edit():
     p = _prim()
     rec = Recorder(p)
     ed = PrimitiveEditor(rec, p, image=torch.zeros(3, 32, 48), display_size=192)
-    assert (ed.canvas.width, ed.canvas.height) == (192, 128) and ed._zx == ed._zy == 4
+    assert (ed.canvas.height, ed.canvas.width) == (32, 48) and (ed._dh, ed._dw) == (128, 192)
+    assert np.array_equal(_decode_png(ed.canvas.base), ds.to_rgb(p))
     assert len(rec.calls) == 1 and rec.calls[0] is p  # the first render shows the training primitive
     assert np.array_equal(_decode_png(ed.output_view.value), ed.output_rgb)
     assert "rendered 32&times;48" in ed.status.value
@@ -57,7 +62,7 @@ def test_canvas_events_edit_and_generate_renders_the_edit():
     assert rec.calls[-1] is ed.primitive and torch.equal(ed.output, rec.model.generate(ed.primitive))
     assert np.array_equal(_decode_png(ed.output_view.value), ed.output_rgb)
 
-    _canvas_msg(ed, "key_down", key="z", shift_key=False, ctrl_key=True, meta_key=False)
+    _key(ed, "z", ctrl=True)
     assert ed.primitive == p and ed.undo_button.disabled and not ed.redo_button.disabled
     ed.redo_button.click()
     assert ed.primitive.labels[20, 12] == 1
@@ -71,7 +76,7 @@ def test_tool_widgets_and_state_stay_in_sync():
     assert ed.generate_button.disabled and ed.status.value == "no model: editing only"
     ed.tools.value = "lasso"
     assert ed.state.tool == "lasso"
-    _canvas_msg(ed, "key_down", key="p", shift_key=False, ctrl_key=False, meta_key=False)
+    _key(ed, "p")
     assert ed.tools.value == "pencil"
     ed.palette[2].click()  # picking a colour goes back to the brush
     assert ed.tools.value == "brush" and ed.state.label == 2
@@ -80,7 +85,7 @@ def test_tool_widgets_and_state_stay_in_sync():
     assert ed.state.copy and ed.state.fill == "background"
     ed.size_slider.value = 7
     assert ed.state.radius == 7
-    _canvas_msg(ed, "key_down", key="]", shift_key=False, ctrl_key=False, meta_key=False)
+    _key(ed, "]")
     assert ed.size_slider.value == 8
 
 
@@ -155,3 +160,32 @@ def test_status_line_escapes_error_text(tmp_path):
     assert "<img" not in ed.status.value and "&lt;img src=x" in ed.status.value
     with pytest.raises(ValueError, match="use 16 to 4096"):
         PrimitiveEditor(None, p, display_size=100_000)
+
+
+def test_canvas_tells_the_browser_how_to_preview_and_what_to_outline():
+    p = _prim()
+    ed = PrimitiveEditor(None, p, image=np.full((32, 48, 3), 128, np.uint8), display_size=96)
+    sent = []
+    ed.canvas.send = sent.append  # what goes to canvas.js as custom messages
+    ed.palette[2].click()
+    ed.size_slider.value = 2
+    assert ed.canvas.pen == {"colour": editor_module._hex(ds.primitives.PALETTE[2]), "width": 5, "cursor": 2.5}
+    assert ed.palette[2].description.startswith("2: grey")  # labels are named from the training image
+    assert ed.canvas.colour_names[",".join(map(str, ds.primitives.PALETTE[2]))].startswith("2: grey")
+    _drag(ed, [(5, 5), (5, 20)])
+    assert sent == [{"event": "committed"}]  # after the edit was applied and the new picture set
+    assert np.array_equal(_decode_png(ed.canvas.base), ds.to_rgb(ed.primitive))
+    ed.tools.value = "rect"
+    assert ed.canvas.pen["width"] == 0  # selections are outlined by Python, not previewed as strokes
+    _canvas_msg(ed, "down", y=8.5, x=8.5)
+    _canvas_msg(ed, "moves", points=[[15.5, 15.5]])
+    assert ed.canvas.shapes == [{"points": [[8.5, 8.5], [8.5, 15.5], [15.5, 15.5], [15.5, 8.5]], "closed": True}]
+    _canvas_msg(ed, "up", y=15.5, x=15.5)
+    assert ed.canvas.shapes == [{"points": [[8, 8], [8, 16], [16, 16], [16, 8]], "closed": True}]
+    _canvas_msg(ed, "down", y=10.5, x=10.5)  # grab the selection and drag it 3 rows down
+    _canvas_msg(ed, "moves", points=[[13.5, 10.5]])
+    patch = np.asarray(Image.open(io.BytesIO(ed.canvas.patch)))
+    assert patch.shape == (32, 48, 4) and (patch[..., 3] > 0).sum() == 64
+    assert (patch[11:19, 8:16, 3] == 200).all() and ed.canvas.shapes[0]["points"][0] == [11, 8]
+    _canvas_msg(ed, "up", y=13.5, x=10.5)
+    assert ed.canvas.patch == b"" and ed.state.can_undo

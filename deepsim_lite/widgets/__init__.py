@@ -1,7 +1,7 @@
 """Interactive editing in Jupyter (paper Fig. 1, App. B): edit the primitive, regenerate the photo.
 
 ``EditorState`` (the state machine) and ``as_renderer`` need no front end and are always importable;
-``PrimitiveEditor`` (the ipycanvas/ipywidgets front end) needs the ``notebooks`` extra.
+``PrimitiveEditor`` (the anywidget/ipywidgets front end) needs the ``notebooks`` extra.
 """
 
 from .renderer import as_renderer
@@ -15,7 +15,7 @@ def __getattr__(name: str):
         try:
             from . import editor
         except ImportError as err:
-            raise ImportError(f"{name} needs ipywidgets and ipycanvas ({err.name} is missing); "
+            raise ImportError(f"{name} needs ipywidgets and anywidget ({err.name} is missing); "
                               "install them with: pip install 'deepsim-lite[notebooks]'") from None
         return getattr(editor, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,18 @@
 """``PrimitiveEditor``: edit a primitive on a canvas in JupyterLab and regenerate the photo (paper Fig. 1).
 
-This module is only wiring: ipycanvas mouse and key events are converted from canvas pixels to
-primitive pixels and handed to :class:`~deepsim_lite.widgets.state.EditorState`, which edits with
-the pure functions of :mod:`deepsim_lite.edits`; the editor then redraws what the state says
-changed. Layout::
+This module is only wiring: pointer and key events of the :class:`~.canvas.DrawingCanvas` (in
+primitive pixels; the browser draws a stroke's preview itself, as the pointer moves) are handed to
+:class:`~deepsim_lite.widgets.state.EditorState`, which edits with the pure functions of
+:mod:`deepsim_lite.edits`; the editor then shows what the state says changed. Layout::
 
     [tools] [brush size] [move|copy] [fill]
-    [label palette: one coloured button per label]
-    [primitive canvas] [generated output] [training image]
+    [label palette: one coloured button per label, named]
+    [primitive canvas] [generated output] [training image]     (a grid: equal cells, wrapping when narrow)
     [undo] [redo] [reset] [Generate] [auto] [status]      [save to: ...] [Save]
+
+Every picture keeps the primitive's aspect ratio and the canvas's size at any notebook width: the
+three cells of the grid are equally wide (at most ``display_size`` pixels), and go below each other
+when the notebook is too narrow for them side by side.
 
 Example (in a notebook cell)::
 
@@ -28,18 +32,17 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
-import cv2
 import ipywidgets as W
 import numpy as np
 import torch
-from ipycanvas import MultiCanvas, hold_canvas
 
 from .._io import png_bytes
 from ..data import save_image, save_primitive
 from ..edits import FILLS
 from ..model import DeepSIMModel
 from ..nets import GlobalGenerator
-from ..primitives import EDGE_INDEX, PALETTE, Primitive, to_rgb
+from ..primitives import EDGE_INDEX, PALETTE, Primitive, name_labels, to_rgb
+from .canvas import DrawingCanvas
 from .renderer import as_renderer, reference_picture
 from .state import MAX_RADIUS, Debouncer, EditorState, Render
 
@@ -60,14 +63,18 @@ def _png(rgb: np.ndarray) -> bytes:
     return png_bytes(rgb, fast=True)
 
 
+def _fit() -> W.Layout:
+    """A button or box as wide as its text (never truncated to "u…"), that keeps its width in a row."""
+    return W.Layout(width="auto", flex="0 0 auto")
+
+
 def _hex(rgb) -> str:
     r, g, b = (int(v) for v in rgb)
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def _rgba(rgb: np.ndarray, alpha: np.ndarray | int = 255) -> np.ndarray:
-    a = np.broadcast_to(np.asarray(alpha, np.uint8), rgb.shape[:2])
-    return np.dstack([rgb, a])
+MIN_CELL = 240  # narrowest a picture of the editor gets before the pictures go below each other (px)
+GAP = 8  # between the pictures (px)
 
 
 class PrimitiveEditor(W.VBox):
@@ -78,8 +85,11 @@ class PrimitiveEditor(W.VBox):
             see :func:`as_renderer`); None for an editor without output.
         primitive: the primitive to start from (normally the training primitive), at the model's size.
         image: the training image ``(3, H, W)`` in [-1, 1] (or ``(H, W, 3)`` uint8), shown for reference.
-        label_names: a name per label (list, or dict label -> name) for the palette.
-        display_size: longest side, in screen pixels, of the canvas and output (zoom to fit).
+        label_names: a name per label (list, or dict label -> name) for the palette and the pointer's
+            tooltip; by default each label is named from the training image (its mean colour and where
+            it lies, :func:`~deepsim_lite.primitives.name_labels`), or numbered when there is no image.
+        display_size: longest side, in screen pixels, of the canvas and output at most (they shrink,
+            keeping their aspect ratio, when the notebook is narrower).
         auto: regenerate automatically, ``debounce_s`` seconds after the last edit.
         save_dir: default folder of the Save button.
 
@@ -102,10 +112,11 @@ class PrimitiveEditor(W.VBox):
         h, w = primitive.size
         zoom = display_size / max(h, w)
         self._dh, self._dw = max(1, round(h * zoom)), max(1, round(w * zoom))
-        self._zy, self._zx = self._dh / h, self._dw / w
         self.last_regenerate_ms: float | None = None
         self._syncing = False
         self._debounce = Debouncer(self._auto_generate, debounce_s)
+        if label_names is None and reference is not None and primitive.n_labels:
+            label_names = name_labels(primitive, reference)
         names = label_names or {}
         self._names = dict(enumerate(names)) if isinstance(names, list) else dict(names)
 
@@ -122,18 +133,28 @@ class PrimitiveEditor(W.VBox):
     # ---- construction -----------------------------------------------------------------------------
 
     def _build_views(self, reference: np.ndarray | None) -> list[W.Widget]:
-        """The drawing canvas, the generated image and (if given) the training image, each titled."""
-        self.canvas = MultiCanvas(2, width=self._dw, height=self._dh)
+        """The drawing canvas, the generated image and (if given) the training image, each titled; each
+        fills its grid cell's width and keeps the primitive's aspect ratio."""
+        h, w = self.state.size
+        self.canvas = DrawingCanvas(h, w, layout=W.Layout(width="100%"))
         self.canvas.add_class("deepsim-canvas")
-        self.output_view = W.Image(format="png", layout=W.Layout(width=f"{self._dw}px", height=f"{self._dh}px"))
+        self.canvas.colour_names = self._colour_names()
+        fit = W.Layout(width="100%", height="auto", object_fit="contain")  # the PNG keeps its aspect ratio
+        self.output_view = W.Image(format="png", layout=fit)
         self.output_view.add_class("deepsim-output")
         views = [self._titled("primitive (draw here)", self.canvas), self._titled("generated", self.output_view)]
         if reference is not None:
-            train_view = W.Image(value=_png(reference), format="png",
-                                 layout=W.Layout(width=f"{self._dw}px", height=f"{self._dh}px"))
+            train_view = W.Image(value=_png(reference), format="png", layout=fit)
+            train_view.add_class("deepsim-training")
             views.append(self._titled("training image", train_view))
-
         return views
+
+    def _colour_names(self) -> dict[str, str]:
+        """What the pointer's tooltip says over each colour of the canvas: the label's number and name."""
+        out = {",".join(str(int(v)) for v in PALETTE[k]): f"{k}: {self._names.get(k, 'label')}"
+               for k in range(self.state.primitive.n_labels)}
+        out[",".join(str(int(v)) for v in PALETTE[EDGE_INDEX])] = "edge"
+        return out
 
     def _build_controls(self, n_labels: int, auto: bool, save_dir: str | os.PathLike, can_render: bool) -> None:
         """Tool buttons, brush size, move/copy, fill, palette, undo/redo/reset, Generate, status, Save."""
@@ -141,7 +162,8 @@ class PrimitiveEditor(W.VBox):
         self.tools = W.ToggleButtons(options=[(_TOOL_TEXT[t][0], t) for t in tools], value=self.state.tool,
                                      tooltips=[_TOOL_TEXT[t][2] for t in tools],
                                      icons=[_TOOL_TEXT[t][1] for t in tools],
-                                     style=W.ToggleButtonsStyle(button_width="86px"))
+                                     style=W.ToggleButtonsStyle(button_width="86px"),
+                                     layout=W.Layout(flex_flow="row wrap"))
         self.size_slider = W.IntSlider(value=self.state.radius, min=0, max=MAX_RADIUS, description="brush radius",
                                        style={"description_width": "initial"}, layout=W.Layout(width="240px"))
         self.mode = W.ToggleButtons(options=["move", "copy"], value="move", tooltips=[
@@ -151,23 +173,23 @@ class PrimitiveEditor(W.VBox):
                                tooltip="what fills the space a moved or removed region leaves",
                                layout=W.Layout(width="170px"), style={"description_width": "30px"})
         self.palette = [self._label_button(k) for k in range(n_labels)]
-        self.undo_button = W.Button(description="undo", icon="undo", tooltip="undo [Ctrl+Z]",
-                                    layout=W.Layout(width="80px"))
+        self.undo_button = W.Button(description="undo", icon="undo", tooltip="undo [Ctrl+Z]", layout=_fit())
         self.redo_button = W.Button(description="redo", icon="repeat", tooltip="redo [Ctrl+Shift+Z / Ctrl+Y]",
-                                    layout=W.Layout(width="80px"))
+                                    layout=_fit())
         self.reset_button = W.Button(description="reset", icon="refresh", tooltip="back to the training primitive",
-                                     layout=W.Layout(width="80px"))
+                                     layout=_fit())
         self.generate_button = W.Button(description="Generate", icon="play", button_style="primary",
-                                        tooltip="render the edited primitive [g]", disabled=not can_render)
+                                        tooltip="render the edited primitive [g]", disabled=not can_render,
+                                        layout=_fit())
         self.generate_button.add_class("deepsim-generate")
         self.auto = W.Checkbox(value=auto, description="auto-regenerate", indent=False,
-                               disabled=not can_render, layout=W.Layout(width="140px"))
+                               disabled=not can_render, layout=_fit())
         self.status = W.HTML()
         self.status.add_class("deepsim-status")
         self.save_path = W.Text(value=str(save_dir), description="save to", layout=W.Layout(width="260px"),
                                 style={"description_width": "50px"})
         self.save_button = W.Button(description="Save", icon="save", tooltip="write primitive.png and output.png",
-                                    layout=W.Layout(width="80px"))
+                                    layout=_fit())
 
     def _wire_events(self) -> None:
         """Widget and canvas events -> :class:`EditorState` calls; state changes -> redraws."""
@@ -181,12 +203,10 @@ class PrimitiveEditor(W.VBox):
         self.reset_button.on_click(lambda _: self.state.reset())
         self.generate_button.on_click(lambda _: self._generate_clicked())
         self.save_button.on_click(lambda _: self._save_clicked())
-        self.canvas.on_mouse_down(self._canvas_event(self.state.pointer_down))
-        self.canvas.on_mouse_move(self._canvas_event(self.state.pointer_move))
-        self.canvas.on_mouse_up(self._canvas_event(self.state.pointer_up))
-        self.canvas.on_mouse_out(lambda x, y: self._guard(self.state.pointer_leave))
-        self.canvas.on_key_down(lambda key, shift, ctrl, meta: self._guard(self.state.key, key, shift, ctrl, meta))
-        self.canvas.on_client_ready(self._redraw)
+        self.canvas.on_pointer_down(lambda y, x: self._guard(self.state.pointer_down, y, x))
+        self.canvas.on_pointer_move(lambda y, x: self._guard(self.state.pointer_move, y, x))
+        self.canvas.on_pointer_up(lambda y, x: self._guard(self.state.pointer_up, y, x))
+        self.canvas.on_key(lambda key, shift, ctrl, meta: self._guard(self.state.key, key, shift, ctrl, meta))
         self.state.observe(self._on_state)
 
     def _layout(self, views: list[W.Widget]) -> list[W.Widget]:
@@ -196,10 +216,13 @@ class PrimitiveEditor(W.VBox):
         if self.palette:
             rows.append(W.HBox([W.HTML("<b>labels</b>&nbsp;")] + self.palette,
                                layout=W.Layout(flex_flow="row wrap", align_items="center")))
-        rows.append(W.HBox(views))
+        n, cell = len(views), min(self._dw, MIN_CELL)
+        rows.append(W.GridBox(views, layout=W.Layout(
+            width="100%", max_width=f"{n * self._dw + (n - 1) * GAP}px", grid_gap=f"{GAP}px",
+            grid_template_columns=f"repeat(auto-fit, minmax({cell}px, 1fr))", align_items="flex-start")))
         rows.append(W.HBox([self.undo_button, self.redo_button, self.reset_button, self.generate_button, self.auto,
-                            self.status], layout=W.Layout(align_items="center")))
-        rows.append(W.HBox([self.save_path, self.save_button]))
+                            self.status], layout=W.Layout(flex_flow="row wrap", align_items="center")))
+        rows.append(W.HBox([self.save_path, self.save_button], layout=W.Layout(flex_flow="row wrap")))
         return rows
 
     # ---- what a notebook reads back ------------------------------------------------------------
@@ -258,13 +281,16 @@ class PrimitiveEditor(W.VBox):
 
     @staticmethod
     def _titled(title: str, widget: W.Widget) -> W.VBox:
-        return W.VBox([W.HTML(f"<b>{title}</b>"), widget])
+        head = W.HTML(f"<b>{title}</b>", layout=W.Layout(overflow="hidden", height="1.6em"))
+        return W.VBox([head, widget], layout=W.Layout(width="100%", min_width="0"))
 
     def _label_button(self, k: int) -> W.Button:
         colour = PALETTE[k]
         dark = colour @ np.array([0.299, 0.587, 0.114]) < 128
-        b = W.Button(description=self._names.get(k, str(k)), tooltip=f"paint label {k} [then b]",
-                     layout=W.Layout(width="auto", min_width="34px"),
+        name = self._names.get(k)
+        b = W.Button(description=f"{k}: {name}" if name else str(k),
+                     tooltip=f"paint label {k}{': ' + name if name else ''} [then b]",
+                     layout=W.Layout(width="auto", min_width="34px", flex="0 0 auto"),
                      style=W.ButtonStyle(button_color=_hex(colour), text_color="white" if dark else "black"))
         b.add_class(f"deepsim-label-{k}")
         b.on_click(lambda _, k=k: self._pick_label(k))
@@ -274,11 +300,6 @@ class PrimitiveEditor(W.VBox):
         self.state.set_label(k)
         if self.state.tool not in ("brush",):
             self.state.set_tool("brush")
-
-    def _canvas_event(self, handler: Callable[[float, float], None]) -> Callable[[float, float], None]:
-        def on_event(x: float, y: float) -> None:
-            self._guard(handler, y / self._zy, x / self._zx)
-        return on_event
 
     def _guard(self, fn: Callable, *args) -> None:
         """Run an event handler; an edit that cannot be done shows in the status instead of vanishing
@@ -364,72 +385,53 @@ class PrimitiveEditor(W.VBox):
         self._draw_primitive()
         self._draw_overlay()
 
-    def _upscale(self, rgb: np.ndarray) -> np.ndarray:
-        return cv2.resize(rgb, (self._dw, self._dh), interpolation=cv2.INTER_NEAREST)
-
     def _draw_primitive(self) -> None:
-        # RGBA so ipycanvas sends a lossless PNG (RGB would go as JPEG and smear the label colours)
-        with hold_canvas():
-            self.canvas[0].put_image_data(_rgba(self._upscale(to_rgb(self.state.primitive))), 0, 0)
-
-    def _xy(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        return [(x * self._zx, y * self._zy) for y, x in points]
+        self.canvas.show(to_rgb(self.state.primitive))
 
     def _draw_overlay(self) -> None:
-        s, layer = self.state, self.canvas[1]
-        with hold_canvas():
-            layer.clear()
-            drag = s.drag
-            if drag is not None and drag.action == "stroke":
-                self._draw_stroke(layer, drag.points)
-            elif drag is not None and drag.action == "select":
-                layer.set_line_dash([6, 4])
-                layer.stroke_style, layer.line_width = "#ff00ff", 2
-                if s.tool == "rect":
-                    (ya, xa), (yb, xb) = drag.points[0], drag.points[-1]
-                    layer.stroke_rect(min(xa, xb) * self._zx, min(ya, yb) * self._zy,
-                                      abs(xb - xa) * self._zx, abs(yb - ya) * self._zy)
-                elif len(drag.points) > 1:
-                    layer.stroke_lines(self._xy(drag.points))
-                layer.set_line_dash([])
-            if s.selection is not None:
-                dy, dx = drag.offset if drag is not None and drag.action == "move" else (0, 0)
-                if (dy, dx) != (0, 0):
-                    self._draw_moving_selection(layer, dy, dx)
-                layer.set_line_dash([6, 4])
-                layer.stroke_style, layer.line_width = "#ff00ff", 2
-                layer.stroke_polygon(self._xy([(py + dy, px + dx) for py, px in s.selection_outline]))
-                layer.set_line_dash([])
-            if drag is None and s.pointer is not None and s.tool in ("brush", "eraser"):
-                y, x = s.pointer
-                layer.stroke_style, layer.line_width = "#ffffff", 1
-                layer.stroke_circle(x * self._zx, y * self._zy, (s.radius + 0.5) * self._zx)
-
-    def _draw_stroke(self, layer, points: list[tuple[float, float]]) -> None:
+        """What the browser cannot know by itself: outlines of a selection (being drawn, made or dragged),
+        the dragged pixels, and how to preview a stroke of the current tool."""
         s = self.state
+        drag = s.drag
+        shapes: list[dict] = []
+        if drag is not None and drag.action == "select":
+            if s.tool == "rect":
+                (ya, xa), (yb, xb) = drag.points[0], drag.points[-1]
+                shapes.append({"points": [[ya, xa], [ya, xb], [yb, xb], [yb, xa]], "closed": True})
+            elif len(drag.points) > 1:
+                shapes.append({"points": [list(p) for p in drag.points], "closed": False})
+        patch = None
+        if s.selection is not None:
+            dy, dx = drag.offset if drag is not None and drag.action == "move" else (0, 0)
+            if (dy, dx) != (0, 0):
+                patch = self._moving_selection(dy, dx)
+            shapes.append({"points": [[py + dy, px + dx] for py, px in s.selection_outline], "closed": True})
+        self.canvas.shapes = shapes
+        if patch is not None or self.canvas.patch:
+            self.canvas.show_patch(patch)
+        self.canvas.pen = self._pen()
+
+    def _pen(self) -> dict:
+        """How the browser previews a stroke of the current tool (widths in primitive pixels)."""
+        s = self.state
+        disc = 2 * s.radius + 1
         if s.tool == "brush":
-            colour, width = _hex(PALETTE[s.label]), (2 * s.radius + 1) * self._zx
-        elif s.tool == "pencil":
-            colour, width = _hex(PALETTE[EDGE_INDEX]), max(1.0, s.pencil_width * self._zx)
-        else:
-            colour, width = "rgba(255,255,255,0.7)", (2 * s.radius + 1) * self._zx
-        xy = self._xy(points)
-        layer.fill_style = layer.stroke_style = colour
-        layer.line_width, layer.line_cap, layer.line_join = width, "round", "round"
-        if len(xy) == 1:
-            layer.fill_circle(xy[0][0], xy[0][1], width / 2)
-        else:
-            layer.stroke_lines(xy)
+            return {"colour": _hex(PALETTE[s.label]), "width": disc, "cursor": s.radius + 0.5}
+        if s.tool == "pencil":
+            return {"colour": _hex(PALETTE[EDGE_INDEX]), "width": max(1, s.pencil_width), "cursor": None}
+        if s.tool == "eraser":
+            return {"colour": "rgba(255,255,255,0.7)", "width": disc, "cursor": s.radius + 0.5}
+        return {"colour": "#000000", "width": 0, "cursor": None}
 
-    def _draw_moving_selection(self, layer, dy: int, dx: int) -> None:
-        """The selected pixels, half transparent, where the drag would put them."""
+    def _moving_selection(self, dy: int, dx: int) -> np.ndarray:
+        """``(H, W, 4)``: the selected pixels, half transparent, where the drag would put them."""
+        h, w = self.state.size
         mask = self.state.selection.numpy()
+        rgb = to_rgb(self.state.primitive)
+        out = np.zeros((h, w, 4), np.uint8)
         ys, xs = np.nonzero(mask)
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        rgb = to_rgb(self.state.primitive)[y0:y1, x0:x1]
-        alpha = np.where(mask[y0:y1, x0:x1], 200, 0).astype(np.uint8)
-        size = (max(1, round((x1 - x0) * self._zx)), max(1, round((y1 - y0) * self._zy)))
-        patch = _rgba(cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST),
-                      cv2.resize(alpha, size, interpolation=cv2.INTER_NEAREST))
-        layer.put_image_data(patch, round((x0 + dx) * self._zx), round((y0 + dy) * self._zy))
-
+        ty, tx = ys + dy, xs + dx
+        keep = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+        out[ty[keep], tx[keep], :3] = rgb[ys[keep], xs[keep]]
+        out[ty[keep], tx[keep], 3] = 200
+        return out
