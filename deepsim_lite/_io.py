@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,3 +114,9 @@ def write_torch(path: str | os.PathLike, obj: dict) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where pictures and notices display inline)."""
+    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"

@@ -13,11 +13,13 @@ import hashlib
 import json
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from ._image import to_uint8
+from ._io import in_notebook, png_bytes
 from ._version import __version__
 from .config import TrainConfig
 from .data import Pair, load_sample
@@ -89,8 +91,10 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
                  **overrides) -> DeepSIMModel:
     """A trained model for (sample, primitive kind, augmentation, preset): trained once, then loaded.
 
-    The loss history is kept in ``model.info["history"]``, the training previews (if
-    ``preview_every`` was set) as ``(H, W, 3)`` uint8 tensors in ``model.info["previews"]``.
+    The loss history is kept in ``model.info["history"]``, the training previews as ``(H, W, 3)``
+    uint8 tensors in ``model.info["previews"]`` (recorded every ``preview_every`` steps; a quarter of
+    the run when not given). A model loaded from the cache with ``preview="auto"`` (in a notebook) or
+    ``"inline"`` shows the previews stored with it, so a warm cache shows what a cold one would.
 
     Args:
         sample: a sample name (:data:`~deepsim_lite.data.SAMPLES`) or a :class:`Pair`.
@@ -101,6 +105,8 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
         overrides: :class:`TrainConfig` fields, e.g. ``iterations=200``.
     """
     config = TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=augmentation, **overrides)
+    if not config.preview_every:  # bookkeeping (not in the key): record previews to keep with the model
+        config = replace(config, preview_every=max(1, config.iterations // 4))
     pair = sample if isinstance(sample, Pair) else load_sample(
         sample, primitive_kind, max_side=config.max_side, multiple=config.multiple, n_segments=config.n_segments)
     folder = cache_dir()
@@ -110,7 +116,9 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
     with _locked(path):  # a second process waits here, then loads what the first one trained
         if path.exists() and not retrain:
             try:
-                return load_model(path)
+                model = load_model(path)
+                _show_stored_previews(model, preview)
+                return model
             except ValueError as err:
                 print(f"deepsim-lite: cached model {path.name} is unusable ({err}); retraining")
         result = fit(pair, config, progress=progress, preview=preview)
@@ -121,3 +129,17 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
                                  previews=[torch.from_numpy(p.copy()) for p in result.previews])
         result.model.save(path)
         return result.model
+
+
+def _show_stored_previews(model: DeepSIMModel, preview: str) -> None:
+    """Show the previews a cached model recorded while it trained, where a training would show them live."""
+    previews = model.info.get("previews") or []
+    if not previews or not (preview == "inline" or (preview == "auto" and in_notebook())):
+        return
+    from IPython.display import Image, display
+
+    took = model.info.get("wall_time_s")
+    print("loaded from the model cache; the training previews it recorded"
+          + (f" (it trained in {took:.0f} s):" if took else ":"))
+    for p in previews:
+        display(Image(data=png_bytes(p.numpy())))

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._io import atomic_file
+from ._io import atomic_file, in_notebook
 
 __all__ = [
     "Backbone",
@@ -192,10 +192,21 @@ def vgg19_cached() -> bool:
 
 
 def warn_missing(name: str, consequence: str, why: str = "") -> None:
-    """Say once per process and backbone that ImageNet weights are missing, why, and what happens instead."""
+    """Say once per process and backbone that ImageNet weights are missing, why, and what happens instead.
+
+    A :class:`PretrainedWeightsMissing` warning in scripts and tests. In a notebook it is one short line
+    of information on stdout, once per session for all backbones: a warning box reads as an error to a
+    student, and every number computed without the weights already carries its label.
+    """
     if name in _warned:
         return
+    first = not _warned
     _warned.add(name)
+    if in_notebook():
+        if first:
+            print(f"\u2139\ufe0f no ImageNet weights here ({'offline' if offline() else 'not cached'}): "
+                  f"{consequence}; results say so in their labels. `deepsim-lite weights fetch` gets them.")
+        return
     why = why or f"they are not in the torch hub cache ({torch.hub.get_dir()}/checkpoints)"
     fix = ("unset DEEPSIM_OFFLINE, or run `deepsim-lite weights fetch` where there is network" if offline() else
            "run `deepsim-lite weights fetch` on a machine with network (or copy torchvision's file into the hub "

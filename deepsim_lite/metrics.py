@@ -138,7 +138,13 @@ class LPIPS:
 
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
-    """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½) between two Gaussians (the FID formula)."""
+    """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½) between two Gaussians (the FID formula).
+
+    Singular covariances (fewer positions than feature channels, flat regions) are handled the standard
+    way, as pytorch-fid does: when the square root of Σ1 Σ2 is not finite, ε = 1e-6 is added to the
+    diagonal of both and the root taken again; the tiny imaginary part a root can have is dropped.
+    SciPy's "matrix is singular" notices are silenced here, since this is the handling they ask for.
+    """
     from scipy import linalg
 
     with warnings.catch_warnings():  # a singular product (few positions, flat regions) is handled below

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import augment, rundir
-from ._io import png_bytes, write_json, write_png, write_torch
+from ._io import in_notebook, png_bytes, write_json, write_png, write_torch
 from .config import TrainConfig, amp_enabled, channels_last_enabled, select_device
 from .data import Pair
 from .losses import feature_matching_loss, lsgan_loss, perceptual_loss
@@ -87,11 +87,6 @@ def _region(name: str):
     """A named span for ``torch.profiler`` (``benchmarks/step_profile.py`` splits a step's time by these);
     a few microseconds when no profiler runs."""
     return torch.profiler.record_function(f"deepsim::{name}")
-
-
-def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
 @contextmanager
@@ -310,7 +305,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         # Redirected to a file (CI logs) a bar would write a line every 0.1 s; every 10 s is plenty there.
-        quiet_log = not _in_notebook() and not sys.stderr.isatty()
+        quiet_log = not in_notebook() and not sys.stderr.isatty()
         return tqdm(total=self.config.iterations, initial=self.step, disable=not progress, desc="DeepSIM", leave=True,
                     mininterval=10.0 if quiet_log else 0.1)
 
@@ -383,7 +378,7 @@ class Trainer:
         self.previews.append(img)  # kept in the result (and in cache entries) even when not shown
         if mode == "none":
             return
-        inline = mode == "inline" or (mode == "auto" and _in_notebook())
+        inline = mode == "inline" or (mode == "auto" and in_notebook())
         if inline:
             from IPython.display import Image, display
 

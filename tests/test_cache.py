@@ -19,7 +19,8 @@ def test_cached_model_trains_once_and_retrains_a_corrupt_entry(small_pair, tmp_p
     b = cache.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
     assert len(calls) == 1
     assert torch.equal(a.generate(small_pair.primitive), b.generate(small_pair.primitive))
-    assert [h["step"] for h in b.info["history"]] == [3] and b.info["previews"] == []
+    assert [h["step"] for h in b.info["history"]] == [3]
+    assert len(b.info["previews"]) == 3  # previews recorded without asking: every quarter of the run (here each step)
     (entry,) = [p for p in tmp_path.iterdir() if p.suffix == ".pt"]
     entry.write_bytes(b"garbage")
     cache.cached_model(small_pair, "seg_edges", "tps", "lesson", **kw)
@@ -37,6 +38,18 @@ def test_training_previews_are_kept_in_the_entry(small_pair, tmp_path, monkeypat
                                progress=False)
     assert len(again.info["previews"]) == 2 and again.info["previews"][0].dtype == torch.uint8
     assert torch.equal(again.info["previews"][1], m.info["previews"][1])
+
+
+def test_a_model_from_the_cache_shows_the_previews_it_recorded(small_pair, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
+    kw = dict(iterations=4, preview_every=2, progress=False)
+    cache.cached_model(small_pair, "seg_edges", "tps", "lesson", preview="none", **kw)
+    capsys.readouterr()
+    cache.cached_model(small_pair, "seg_edges", "tps", "lesson", preview="none", **kw)
+    assert capsys.readouterr().out == ""  # "none": nothing shown
+    cache.cached_model(small_pair, "seg_edges", "tps", "lesson", preview="inline", **kw)
+    out = capsys.readouterr().out
+    assert "loaded from the model cache" in out and out.count("Image object") == 2  # IPython's display, no kernel
 
 
 def test_key_depends_on_config_pair_and_nothing_else(small_pair):

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -213,3 +215,16 @@ def test_an_unwritable_hub_cache_falls_back_instead_of_crashing(tmp_path, monkey
         _, label = features.load_torchvision(_tiny_builder, _Weights("http://127.0.0.1:9/tiny-12345678.pth"),
                                              "tiny", "auto")
     assert label == "tiny[random-init]"
+
+
+def test_missing_weights_in_a_notebook_is_one_line_of_information(monkeypatch, capsys):
+    monkeypatch.setattr(features, "_warned", set())
+    monkeypatch.setattr(features, "in_notebook", lambda: True)
+    monkeypatch.setenv("DEEPSIM_OFFLINE", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning box
+        features.warn_missing("vgg19", "the perceptual loss is replaced by pixel L1")
+        features.warn_missing("inception_v3", "using a seeded random-init network")
+        features.warn_missing("vgg19", "the perceptual loss is replaced by pixel L1")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and "offline" in lines[0] and "pixel L1" in lines[0]  # once per session

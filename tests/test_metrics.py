@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import deepsim_lite as ds
 from deepsim_lite import metrics
+from deepsim_lite.metrics import frechet_distance
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,6 @@ def test_batches_and_errors(coffee):
 
 @pytest.fixture(scope="module")
 def perceptual():
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
@@ -123,3 +125,13 @@ def test_frechet_distance_of_known_gaussians():
 def test_lpips_rejects_unknown_net():
     with pytest.raises(ValueError, match="'alex' or 'vgg'"):
         metrics.LPIPS("resnet")
+
+
+def test_frechet_distance_of_singular_covariances_is_finite_and_silent():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 32)), rng.normal(size=(10, 32))  # 10 samples in 32 dimensions: rank 9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "matrix is singular" box in a student's notebook
+        d = frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+        same = frechet_distance(x.mean(0), np.cov(x, rowvar=False), x.mean(0), np.cov(x, rowvar=False))
+    assert np.isfinite(d) and d > 0 and abs(same) < 1e-3 * d

@@ -41,3 +41,40 @@ def test_checkerboard_and_heatmap():
     assert not np.array_equal(hm[0, 0], hm[0, 3])  # low and high ends of the scale differ
     capped = viz.heatmap(torch.tensor([[0.0, 1.0]]), size=(2, 4), vmax=2.0)
     assert not np.array_equal(capped[0, 3], hm[0, 3])  # a shared vmax changes the colour of 1.0
+
+
+def _texts(fig) -> list:
+    return [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
+            if t.get_text().strip() and t.get_visible()]
+
+
+def test_figure_is_readable_at_the_notebook_width():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img = torch.zeros(3, 40, 60)
+    heat = viz.Heat(torch.rand(10, 15), img, vmax=2.0, label="distance")
+    caps = ["a long caption that would have been cut at the tile's width, bright = unseen"]
+    caps += [f"t{i}" for i in range(7)]
+    fig = viz.figure([img] * 6 + [heat, heat], caps, ncols=8, tile_height=200, zoom=(5, 5, 20, 30))
+    width_px = fig.get_figwidth() * fig.dpi
+    assert round(width_px) <= viz.MAX_WIDTH_PX  # shown 1:1 in the notebook, not scaled down
+    sizes = {t.get_text(): t.get_fontsize() * fig.dpi / 72 for t in _texts(fig)}
+    assert min(sizes.values()) >= viz.MIN_TEXT_PX, sizes
+    assert any("bright = unseen" in t.replace("\n", " ") for t in sizes)  # wrapped, never truncated
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "distance"]
+    assert len(bars) == 2 and bars[0].get_ylim() == (0.0, 2.0)  # a colour bar per heat map, on the shared scale
+    assert sum(1 for ax in fig.axes if ax.images and ax.images[0].get_array().shape[:2] == (15, 25)) == 8  # zooms
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 captions for 3 tiles"):
+        viz.figure([img] * 3, ["a", "b"])
+
+
+def test_make_grid_wraps_long_captions_instead_of_cutting_them():
+    tiles = [torch.zeros(3, 30, 30)]
+    one = viz.make_grid(tiles, ["short"], tile_height=60)
+    two = viz.make_grid(tiles, ["a caption longer than tile"], tile_height=60)
+    extra = two.shape[0] - one.shape[0]
+    assert extra >= 18 and extra % 18 == 0  # more caption lines, not a cut
