@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from ._image import to_uint8
-from .edits import move_mask, shift_map
+from .edits import box_mask, move_mask, shift_map
 from .primitives import Primitive
 
-__all__ = ["ring", "vacated", "mean_lab", "delta_e", "shift_series", "empty_space_drift", "duplication_score"]
+__all__ = ["ring", "vacated", "mean_lab", "delta_e", "shift_series", "empty_space_drift", "empty_squares",
+           "empty_region_drift", "duplication_score"]
 
 
 def ring(mask: torch.Tensor, width: int = 3) -> torch.Tensor:
@@ -97,6 +98,47 @@ def empty_space_drift(outputs: list[torch.Tensor], image: torch.Tensor, mask: to
                 row["de_background"] = delta_e(c, ref_bg)
                 row["drift_background"] = row["de_surround"] / max(row["de_surround"] + row["de_background"], 1e-9)
         rows.append(row)
+    return rows
+
+
+def empty_squares(model, primitive: Primitive, centre: tuple[int, int], sides: list[int]
+                  ) -> tuple[list[torch.Tensor], list[Primitive], list[torch.Tensor]]:
+    """Open empty space directly: erase the edges inside a square of each side in ``sides`` centred at
+    ``centre`` ``(y, x)``, and render each edit with ``model.generate``.
+
+    The paper (App. C) opens it by shifting the cat's nose down; where the object is near the frame's
+    edge a shift pushes it out of the picture before much space opens, so this grows the guidance-free
+    region in place. Labels (in a super-primitive) are kept: only the edges' guidance is removed.
+
+    Returns:
+        ``(masks, primitives, outputs)``, one of each per side; masks ``(H, W)`` bool.
+    """
+    if primitive.edges is None:
+        raise ValueError("empty_squares erases edges: give an 'edges' or 'seg_edges' primitive")
+    cy, cx = centre
+    masks = [box_mask((cy - s // 2, cx - s // 2, cy - s // 2 + s, cx - s // 2 + s), primitive.size) for s in sides]
+    prims = [primitive.replace(edges=primitive.edges & ~m) for m in masks]
+    return masks, prims, [model.generate(p) for p in prims]
+
+
+def empty_region_drift(outputs: list[torch.Tensor], image: torch.Tensor, masks: list[torch.Tensor],
+                       background: torch.Tensor) -> list[dict]:
+    """Colour of each emptied region in its output, against what the training image has there and
+    against the background.
+
+    Returns:
+        One dict per output: ``pixels``, ``de_truth`` (ΔE to the training image's colour in the region:
+        small = filled with what belongs there), ``de_background`` (ΔE to the background region's colour)
+        and ``drift_background`` = de_truth / (de_truth + de_background): 0 = filled like the truth,
+        1 = inpainted with background (the paper's App. C: "it inpaints a background patch").
+    """
+    ref_bg = mean_lab(image, background)
+    rows = []
+    for out, mask in zip(outputs, masks, strict=True):
+        c = mean_lab(out, mask)
+        de_truth, de_bg = delta_e(c, mean_lab(image, mask)), delta_e(c, ref_bg)
+        rows.append({"pixels": int(mask.sum()), "de_truth": de_truth, "de_background": de_bg,
+                     "drift_background": de_truth / max(de_truth + de_bg, 1e-9)})
     return rows
 
 

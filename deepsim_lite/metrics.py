@@ -122,7 +122,10 @@ class LPIPS:
         enum = weights_enum("alexnet") if net == "alex" else VGG16_Weights.IMAGENET1K_V1
 
         def build(weights=None):  # lpips builds its own torchvision backbone; pretrained=True reads the same cache file
-            return lpips.LPIPS(net=net, pnet_rand=weights is None, verbose=False)
+            with warnings.catch_warnings():  # lpips still calls torchvision with `pretrained=`: its notice, not ours
+                warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a "
+                                        r"weight enum)", category=UserWarning)
+                return lpips.LPIPS(net=net, pnet_rand=weights is None, verbose=False)
 
         self.model, label = load_torchvision(build, enum, f"lpips-{net}", weights, seed)
         self.device = torch.device(device or "cpu")

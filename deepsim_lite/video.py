@@ -36,7 +36,7 @@ from .extract import SEGMENTATIONS, extract_primitives
 from .viz import make_grid
 
 __all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "run_cell", "run_benchmark", "markdown_table",
-           "comparison_figure"]
+           "comparison_panels", "comparison_figure"]
 
 CLIPS = {"carphone": "videos/carphone", "bikes": "videos/bikes"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -237,10 +237,16 @@ def markdown_table(results: list[dict]) -> str:
     return head + "\n".join(lines) + note
 
 
-def comparison_figure(pairs: list[Pair], models: dict, frames: list[int]) -> np.ndarray:
-    """Rows of frames: primitive / truth / one output per model (e.g. crop+flip, TPS). ``(H, W, 3)`` uint8."""
+def comparison_panels(pairs: list[Pair], models: dict, frames: list[int]) -> tuple[list, list[str]]:
+    """Rows of frames as tiles and captions: primitive / truth / one output per model (e.g. crop+flip, TPS);
+    ``viz.show(*comparison_panels(...), ncols=2 + len(models))``."""
     tiles, caps = [], []
     for i in frames:
         tiles += [pairs[i].primitive, pairs[i].image] + [m.generate(pairs[i].primitive) for m in models.values()]
-        caps += [f"frame {i} primitive", "truth"] + list(models)
-    return make_grid(tiles, caps, ncols=2 + len(models), tile_height=120)
+        caps += [f"frame {i} primitive", "truth"] + [f"{name}, frame {i}" for name in models]
+    return tiles, caps
+
+
+def comparison_figure(pairs: list[Pair], models: dict, frames: list[int]) -> np.ndarray:
+    """:func:`comparison_panels` in one captioned picture, for files. ``(H, W, 3)`` uint8."""
+    return make_grid(*comparison_panels(pairs, models, frames), ncols=2 + len(models), tile_height=120)

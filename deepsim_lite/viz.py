@@ -192,7 +192,7 @@ def figure(tiles: list, captions: list[str] | None = None, ncols: int | None = N
                                 zoom_px / height_px))
             zax.imshow(crop, interpolation="nearest")
             zax.set_axis_off()
-            zax.text(0.02, 0.02, f"zoom ×{tile_h / (y1 - y0) * h0 / pic.shape[0]:.0f}", transform=zax.transAxes,
+            zax.text(0.02, 0.02, f"zoom ×{tile_h / (y1 - y0) * h0 / pic.shape[0]:.1f}", transform=zax.transAxes,
                      fontsize=_TICK_PT, color="white", bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})
     return fig
 

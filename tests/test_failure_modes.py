@@ -178,3 +178,34 @@ class TestRawPatchNN:
         with pytest.raises(ValueError, match="bank is empty"):
             patches.nn_distance(torch.zeros(2, 3), torch.zeros(0, 3))
         assert np.isfinite(patches.nn_distance(torch.zeros(2, 3), torch.ones(1, 3)).numpy()).all()
+
+
+class EdgeGuided:
+    """A 'generator' that paints fur where the primitive has edges nearby and background where a 5x5
+    window has none: the empty-region failure in its purest form."""
+
+    def generate(self, prim):
+        near = torch.nn.functional.max_pool2d(prim.edges[None, None].float(), 5, 1, 2)[0, 0] > 0
+        out = BACKGROUND[:, None, None].repeat(1, *prim.size)
+        out[:, near] = FUR[:, None]
+        return out
+
+
+def test_empty_squares_erase_edges_and_drift_grows_to_background():
+    edges = torch.zeros(32, 48, dtype=torch.bool)
+    edges[::2, :36] = True  # a dense texture of edges over the fur
+    prim = ds.Primitive(None, edges, 0)
+    fur = FUR[:, None, None].repeat(1, 32, 48)  # the training image: fur, background at the right
+    fur[:, :, 36:] = BACKGROUND[:, None, None]
+    background = torch.zeros(32, 48, dtype=torch.bool)
+    background[:, 36:] = True
+    masks, prims, outs = fm.empty_squares(EdgeGuided(), prim, (16, 18), [4, 12, 24])
+    assert [int(m.sum()) for m in masks] == [16, 144, 576]
+    assert all(not bool((p.edges & m).any()) and bool(p.edges[~m].eq(edges[~m]).all()) for p, m in zip(prims, masks))
+    rows = fm.empty_region_drift(outs, fur, masks, background)
+    drifts = [r["drift_background"] for r in rows]
+    # the share of the square painted as background (0, 1/2, 73%): small gaps filled like fur, large ones not
+    assert drifts == pytest.approx([0, 0.5, 0.729], abs=0.01)
+    assert rows[0]["de_truth"] < 1e-3 and rows[2]["pixels"] == 576
+    with pytest.raises(ValueError, match="erases edges"):
+        fm.empty_squares(EdgeGuided(), ds.Primitive(torch.zeros(32, 48, dtype=torch.long), None, 1), (16, 18), [4])

@@ -135,3 +135,12 @@ def test_frechet_distance_of_singular_covariances_is_finite_and_silent():
         d = frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
         same = frechet_distance(x.mean(0), np.cov(x, rowvar=False), x.mean(0), np.cov(x, rowvar=False))
     assert np.isfinite(d) and d > 0 and abs(same) < 1e-3 * d
+
+
+def test_building_lpips_shows_no_dependency_deprecation_notice(monkeypatch):
+    monkeypatch.setenv("DEEPSIM_OFFLINE", "1")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=ds.features.PretrainedWeightsMissing)
+        metrics.LPIPS(weights="random")
+    assert [str(w.message) for w in seen] == []  # lpips's `pretrained=` call to torchvision stays quiet
