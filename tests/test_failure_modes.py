@@ -201,7 +201,8 @@ def test_empty_squares_erase_edges_and_drift_grows_to_background():
     background[:, 36:] = True
     masks, prims, outs = fm.empty_squares(EdgeGuided(), prim, (16, 18), [4, 12, 24])
     assert [int(m.sum()) for m in masks] == [16, 144, 576]
-    assert all(not bool((p.edges & m).any()) and bool(p.edges[~m].eq(edges[~m]).all()) for p, m in zip(prims, masks))
+    for p, m in zip(prims, masks, strict=True):  # edges erased inside the square, untouched outside
+        assert not bool((p.edges & m).any()) and bool(p.edges[~m].eq(edges[~m]).all())
     rows = fm.empty_region_drift(outs, fur, masks, background)
     drifts = [r["drift_background"] for r in rows]
     # the share of the square painted as background (0, 1/2, 73%): small gaps filled like fur, large ones not
