@@ -22,6 +22,7 @@ from ._io import write_json, write_text
 from .config import PRESETS, TrainConfig
 from .extract import make_primitive
 from .features import BACKBONES
+from .lessons import MODES, lesson_config, lesson_models, prepare
 from .model import load_model
 from .train import TrainResult, fit, resume
 
@@ -370,12 +371,32 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("--quiet", action="store_true", help="no download progress bar")
     p.set_defaults(func=_cmd_weights)
 
+    p = sub.add_parser("lessons", help="the lessons' models: train (or verify) them all ahead of a class")
+    p.add_argument("action", choices=["prepare", "list"])
+    p.add_argument("--mode", choices=list(MODES), help="lesson scale (default: $DEEPSIM_MODE, else lesson)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_lessons)
+
     p = sub.add_parser("demo", help="the README's demo: train on the cat, render an edited primitive")
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--iterations", type=positive, help="override the lesson preset's iteration count")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _cmd_lessons(args) -> int:
+    lesson = lesson_config(args.mode)
+    if args.action == "list":
+        for m in lesson_models(lesson):
+            print(f"{m.lessons:>8} | {m.what:<40} | {'cached' if m.is_cached(lesson) else 'not cached'}")
+        return 0
+    t0 = time.perf_counter()
+    rows = prepare(args.mode, progress=not args.quiet)
+    trained = sum(r["action"] == "trained" for r in rows)
+    print(f"{len(rows)} lesson models ready ({trained} trained, {len(rows) - trained} loaded) in "
+          f"{time.perf_counter() - t0:.0f} s; the lessons now start warm")
+    return 0
 
 
 def _note(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,18 +1,24 @@
-"""What the lesson notebooks share: the run mode and its preset.
+"""What the lesson notebooks share: the run mode and its preset, and the models they train.
 
 Every lesson opens with ``lesson = ds.lesson_config()``. ``DEEPSIM_MODE`` picks the scale:
 ``lesson`` (default; the small preset, about 90 s per model on a 2-core CPU, what CI runs), ``laptop``
 (sharper: about 12 min per model on a 4-core laptop, 17 on 2 cores) or ``full`` (the paper's preset, a GPU job).
+
+:func:`lesson_models` lists every model the lessons load from the model cache, built exactly as the
+notebooks build them; :func:`prepare` (``deepsim-lite lessons prepare``) trains the missing ones ahead of a
+class, so every lesson starts warm.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import TrainConfig
 
-__all__ = ["MODES", "Lesson", "lesson_config"]
+__all__ = ["MODES", "Lesson", "lesson_config", "LessonModel", "lesson_models", "prepare"]
 
 MODES = {"lesson": "lesson", "laptop": "laptop", "full": "paper"}  # DEEPSIM_MODE -> training preset
 
@@ -42,3 +48,108 @@ def lesson_config(mode: str | None = None, **overrides) -> Lesson:
         raise ValueError(f"DEEPSIM_MODE must be one of {', '.join(MODES)}, got {mode!r}")
     config = TrainConfig.preset(MODES[mode], **overrides)
     return Lesson(mode, MODES[mode], config, config.max_side or 512)
+
+
+@dataclass(frozen=True)
+class LessonModel:
+    """One model a lesson loads with :func:`~deepsim_lite.cached_model`, and how the lesson builds its pair."""
+
+    lessons: str  # the notebooks that load it, e.g. "02 03 04"
+    what: str  # what it is, in words
+    pair: Callable  # () -> Pair, exactly as the notebooks build it
+    primitive_kind: str  # "edges" or "seg_edges"
+    augmentation: str  # "tps" or "crop_flip"
+
+    def load(self, lesson: Lesson, progress: bool = False):
+        """Load it from the model cache, training it first when it is missing (or unusable)."""
+        from .cache import cached_model
+
+        return cached_model(self.pair(), self.primitive_kind, self.augmentation, lesson.preset, progress=progress)
+
+    def is_cached(self, lesson: Lesson) -> bool:
+        from .cache import cache_dir, cache_key
+
+        config = TrainConfig.preset(lesson.preset, primitive_kind=self.primitive_kind, augmentation=self.augmentation)
+        name = f"{self.primitive_kind}-{self.augmentation}-{lesson.preset}-{cache_key(self.pair(), config)}.pt"
+        return (cache_dir() / name).is_file()
+
+
+def lesson_models(lesson: Lesson | None = None) -> list[LessonModel]:
+    """Every model the six lessons load, in the order the lessons first need them (one entry per cache entry:
+    lesson 05's frame 0 and lesson 06's are the same model when their pairs are equal, and share one entry)."""
+    from . import knn, video
+    from .data import load_pair, load_sample
+
+    lesson = lesson or lesson_config()
+    config = lesson.config
+
+    def cat(kind: str) -> Callable:
+        return lambda: load_sample("chelsea", kind, max_side=lesson.work_side, multiple=config.multiple)
+
+    def carphone_frame0():
+        edges = lesson_config(lesson.mode, primitive_kind="edges").config
+        return load_pair(knn.shipped_pair_paths()[0], None, "edges", edges.multiple, edges.max_side,
+                         name="carphone_000")
+
+    def clip_frame0():
+        n = 30 if lesson.mode == "full" else 10
+        frames = video.load_frames(video.clip_path("carphone"), max_frames=n)
+        return video.clip_pairs(frames, "edges", config, "carphone")[0]
+
+    return [
+        LessonModel("02 03 04", "the cat, super-primitive, TPS", cat("seg_edges"), "seg_edges", "tps"),
+        LessonModel("02", "the cat, super-primitive, crop+flip", cat("seg_edges"), "seg_edges", "crop_flip"),
+        LessonModel("04", "the cat, edges, TPS", cat("edges"), "edges", "tps"),
+        LessonModel("05", "carphone frame 0, edges, TPS", carphone_frame0, "edges", "tps"),
+        LessonModel("06", "carphone clip frame 0, edges, crop+flip", clip_frame0, "edges", "crop_flip"),
+        LessonModel("06", "carphone clip frame 0, edges, TPS", clip_frame0, "edges", "tps"),
+    ]
+
+
+def prepare(mode: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+    """Train (or verify, by loading) every lesson model of ``mode`` into the model cache, with one progress bar.
+
+    Returns one row per model: ``lessons``, ``what``, ``action`` ("loaded" or "trained"), ``seconds``.
+    """
+    from tqdm.auto import tqdm
+
+    from .cache import cache_dir
+
+    lesson = lesson_config(mode)
+    models = lesson_models(lesson)
+    missing = [m for m in models if not m.is_cached(lesson)]
+    per_model = _seconds_per_model(lesson)
+    log(f"{len(models)} lesson models ({lesson.mode} mode, preset {lesson.preset}): {len(models) - len(missing)} in "
+        f"the cache, {len(missing)} to train, about {len(missing) * per_model / 60:.0f} min here "
+        f"({per_model:.0f} s each, estimated); cache: {cache_dir()}")
+    rows = []
+    with tqdm(total=len(models), unit="model", disable=not progress) as bar:
+        for m in models:
+            bar.set_postfix_str(m.what)
+            train = m in missing
+            t0 = time.perf_counter()
+            m.load(lesson)
+            rows.append({"lessons": m.lessons, "what": m.what, "action": "trained" if train else "loaded",
+                         "seconds": round(time.perf_counter() - t0, 1)})
+            bar.update(1)
+    return rows
+
+
+def _seconds_per_model(lesson: Lesson) -> float:
+    """Training time of one lesson model here: from the cached models' own records when there are any (same
+    preset), else the preset's steps at this project's 2-core CPU speed (6.7 steps/s at 128x192, 0.4 lesson)."""
+    import torch
+
+    from .cache import cache_dir
+
+    times = []
+    for path in cache_dir().glob(f"*-{lesson.preset}-*.pt"):
+        try:
+            info = torch.load(path, map_location="cpu", weights_only=True).get("info", {})
+        except Exception:  # noqa: BLE001 — an unreadable entry is retrained by prepare; it just gives no estimate
+            continue
+        if info.get("wall_time_s"):
+            times.append(float(info["wall_time_s"]))
+    if times:
+        return sorted(times)[len(times) // 2]
+    return lesson.config.iterations / 6.7 * (lesson.work_side / 192) ** 2

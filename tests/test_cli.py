@@ -267,3 +267,13 @@ def test_weights_lists_every_backbone_and_fetch_reports_each_failure(tmp_path, m
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("could not download" in e and "not found" in e.lower() for e in err), err
     assert not list((tmp_path / "torch").rglob("*.pth")) and not list((tmp_path / "torch").rglob("*.part"))
+
+
+def test_lessons_list_names_every_model_and_bad_mode_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))  # empty: nothing cached
+    r = _run("lessons", "list")
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and len(lines) == len(ds.lessons.lesson_models()) == 6
+    assert all(line.endswith("| not cached") for line in lines) and "02 03 04 | the cat" in lines[0]
+    bad = _run("lessons", "prepare", "--mode", "huge")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid choice: 'huge'" in bad.stderr

@@ -16,3 +16,28 @@ def test_lesson_config_reads_the_mode(monkeypatch):
     monkeypatch.setenv("DEEPSIM_MODE", "fast")
     with pytest.raises(ValueError, match="DEEPSIM_MODE must be one of lesson, laptop, full, got 'fast'"):
         ds.lesson_config()
+
+
+def test_lesson_models_cover_every_lesson_and_build_their_pairs(monkeypatch):
+    monkeypatch.delenv("DEEPSIM_MODE", raising=False)
+    models = ds.lessons.lesson_models()
+    assert {n for m in models for n in m.lessons.split()} == {"02", "03", "04", "05", "06"}  # 01 trains nothing
+    cat = models[0].pair()
+    assert cat.size == (128, 192) and cat.primitive.kind == "seg_edges"  # what lessons 02-04 load
+    assert models[3].pair().size == (144, 176) and models[3].primitive_kind == "edges"  # carphone at its own size
+
+
+def test_prepare_trains_what_is_missing_then_only_loads(small_pair, tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
+    monkeypatch.setitem(PRESETS, "lesson", replace(PRESETS["lesson"], iterations=2))
+    tiny = [ds.lessons.LessonModel("02", "tiny tps", lambda: small_pair, "seg_edges", "tps"),
+            ds.lessons.LessonModel("02", "tiny crop+flip", lambda: small_pair, "seg_edges", "crop_flip")]
+    monkeypatch.setattr(ds.lessons, "lesson_models", lambda lesson=None: tiny)
+    first = ds.lessons.prepare("lesson", progress=False)
+    assert [r["action"] for r in first] == ["trained", "trained"] and len(list(tmp_path.glob("*.pt"))) == 2
+    assert "2 to train" in capsys.readouterr().out
+    again = ds.lessons.prepare("lesson", progress=False)
+    assert [r["action"] for r in again] == ["loaded", "loaded"] and len(list(tmp_path.glob("*.pt"))) == 2
+    assert "0 to train" in capsys.readouterr().out
