@@ -27,7 +27,7 @@ from .model import CHECKPOINT_VERSION, DeepSIMModel, load_model
 from .primitives import encode
 from .train import fit
 
-__all__ = ["cache_dir", "cached_model", "cache_key"]
+__all__ = ["cache_dir", "cached_model", "cache_key", "entry_name"]
 
 # Fields that change how a run is observed, not what it computes: not part of a cache key.
 _BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every")
@@ -50,6 +50,11 @@ def cache_key(pair: Pair, config: TrainConfig) -> str:
     h.update(encode(pair.primitive).numpy().tobytes())
     h.update(f"v{CHECKPOINT_VERSION}-{__version__}".encode())
     return h.hexdigest()[:20]
+
+
+def entry_name(pair: Pair, config: TrainConfig, preset: str) -> str:
+    """File name of the cache entry of a model of ``config`` (from ``preset``) trained on ``pair``."""
+    return f"{config.primitive_kind}-{config.augmentation}-{preset}-{cache_key(pair, config)}.pt"
 
 
 @contextmanager
@@ -112,7 +117,7 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
     folder = cache_dir()
     _writable_cache(folder)
     # Named by content, not by the pair's name: the same frame loaded by two lessons is one model.
-    path = folder / f"{primitive_kind}-{augmentation}-{preset}-{cache_key(pair, config)}.pt"
+    path = folder / entry_name(pair, config, preset)
     with _locked(path):  # a second process waits here, then loads what the first one trained
         if path.exists() and not retrain:
             try:

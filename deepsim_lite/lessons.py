@@ -66,12 +66,17 @@ class LessonModel:
 
         return cached_model(self.pair(), self.primitive_kind, self.augmentation, lesson.preset, progress=progress)
 
-    def is_cached(self, lesson: Lesson) -> bool:
-        from .cache import cache_dir, cache_key
+    def cache_name(self, lesson: Lesson) -> str:
+        """The file name of its model cache entry (what :func:`~deepsim_lite.cached_model` names it)."""
+        from .cache import entry_name
 
         config = TrainConfig.preset(lesson.preset, primitive_kind=self.primitive_kind, augmentation=self.augmentation)
-        name = f"{self.primitive_kind}-{self.augmentation}-{lesson.preset}-{cache_key(self.pair(), config)}.pt"
-        return (cache_dir() / name).is_file()
+        return entry_name(self.pair(), config, lesson.preset)
+
+    def is_cached(self, lesson: Lesson) -> bool:
+        from .cache import cache_dir
+
+        return (cache_dir() / self.cache_name(lesson)).is_file()
 
 
 def lesson_models(lesson: Lesson | None = None) -> list[LessonModel]:

@@ -1,0 +1,100 @@
+"""How long each lesson takes to run top to bottom, with a cold and with a warm model cache.
+
+Runs the six notebooks in order in a Jupyter kernel (nbclient), as a student running a course would:
+
+* **cold**: an empty model cache (a fresh ``DEEPSIM_CACHE``), so each lesson trains the models it is the
+  first to need (later lessons reuse them, as in class);
+* **warm**: the same notebooks again with that cache filled: what a student meets after
+  ``deepsim-lite lessons prepare``. The warm run must train nothing: the script checks that no cache
+  entry was added, and that ``lessons prepare`` lists exactly the entries the lessons made.
+
+Also counts the outputs a student would see as warnings (stderr streams: JupyterLab's pink boxes).
+
+    python benchmarks/lesson_timings.py                 # lesson mode, DEEPSIM_OFFLINE as set in the environment
+    python benchmarks/lesson_timings.py --only 04 05    # a subset
+
+Writes ``benchmarks/results/lesson_timings_<device>.{json,md}``; the table goes into the README and the
+lessons' headers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+from _common import device_name, write_result
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+
+
+def run_notebook(path: Path, timeout_s: int) -> dict:
+    """Execute one notebook in a fresh kernel; its wall time, cells, and stderr outputs."""
+    nb = nbformat.read(path, as_version=4)
+    t0 = time.perf_counter()
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+                   ).execute()
+    seconds = time.perf_counter() - t0
+    stderr = [("".join(o.get("text", "")))[:200] for c in nb.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    return {"seconds": round(seconds, 1), "cells": len(nb.cells), "stderr_outputs": len(stderr),
+            "stderr_first": stderr[:3]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="lesson numbers, e.g. 02 04 (default: all six)")
+    ap.add_argument("--timeout", type=int, default=3600, help="per cell, seconds")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    books = [p for p in NOTEBOOKS if not args.only or p.name[:2] in args.only]
+    mode = os.environ.get("DEEPSIM_MODE", "lesson")
+    rows = {p.name[:2]: {"notebook": p.name} for p in books}
+    with tempfile.TemporaryDirectory(prefix="lesson-cache-") as cache:
+        os.environ["DEEPSIM_CACHE"] = cache  # the kernels inherit it
+        for run in ("cold", "warm"):
+            for p in books:
+                before = set(Path(cache).glob("*.pt"))
+                r = run_notebook(p, args.timeout)
+                trained = len(set(Path(cache).glob("*.pt")) - before)
+                rows[p.name[:2]][run] = {**r, "models_trained": trained}
+                print(f"{run:>4} {p.name}: {r['seconds']:6.1f} s, {trained} model(s) trained, "
+                      f"{r['stderr_outputs']} stderr output(s)", flush=True)
+        import deepsim_lite as ds
+
+        entries = {p.name for p in Path(cache).glob("*.pt")}
+        lesson = ds.lesson_config(mode)
+        prepared = {m.cache_name(lesson) for m in ds.lessons.lesson_models(lesson)} == entries
+    warm_trained = sum(r["warm"]["models_trained"] for r in rows.values())
+    total = {run: round(sum(r[run]["seconds"] for r in rows.values()), 1) for run in ("cold", "warm")}
+    offline = os.environ.get("DEEPSIM_OFFLINE", "")
+    lines = [f"Lesson run times, {mode} mode, {device_name(torch.device('cpu'))}, torch {torch.__version__}; "
+             f"`python benchmarks/lesson_timings.py` (DEEPSIM_OFFLINE={offline})", "",
+             "| lesson | cold cache | models it trains (cold) | warm cache | warning outputs |", "|---|---|---|---|---|"]
+    for k, r in rows.items():
+        lines.append(f"| {r['notebook']} | {r['cold']['seconds']:.0f} s | {r['cold']['models_trained']} | "
+                     f"{r['warm']['seconds']:.0f} s | {r['cold']['stderr_outputs'] + r['warm']['stderr_outputs']} |")
+    lines.append(f"| all | {total['cold'] / 60:.1f} min | {sum(r['cold']['models_trained'] for r in rows.values())} | "
+                 f"{total['warm'] / 60:.1f} min | |")
+    md = "\n".join(lines) + "\n"
+    print(md)
+    print(f"warm run trained {warm_trained} model(s); the {len(entries)} cache entries the lessons made are "
+          f"{'exactly' if prepared else 'NOT'} what "
+          "`deepsim-lite lessons prepare` lists")
+    result = {"benchmark": "lesson_timings", "device": device_name(torch.device("cpu")), "torch": torch.__version__,
+              "mode": mode, "offline": os.environ.get("DEEPSIM_OFFLINE", ""), "lessons": rows, "total_s": total,
+              "warm_run_trained": warm_trained, "cache_entries": sorted(entries),
+              "prepare_lists_every_entry": prepared, "command": "python benchmarks/lesson_timings.py"}
+    write_result(result, "lesson_timings", torch.device("cpu"), args.out)
+    md_path = (Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "lesson_timings_cpu.json").with_suffix(".md")
+    md_path.write_text(md)
+
+
+if __name__ == "__main__":
+    main()
