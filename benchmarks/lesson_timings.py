@@ -76,7 +76,8 @@ def main() -> None:
     offline = os.environ.get("DEEPSIM_OFFLINE", "")
     lines = [f"Lesson run times, {mode} mode, {device_name(torch.device('cpu'))}, torch {torch.__version__}; "
              f"`python benchmarks/lesson_timings.py` (DEEPSIM_OFFLINE={offline})", "",
-             "| lesson | cold cache | models it trains (cold) | warm cache | warning outputs |", "|---|---|---|---|---|"]
+             "| lesson | cold cache | models it trains (cold) | warm cache | warning outputs |",
+             "|---|---|---|---|---|"]
     for k, r in rows.items():
         lines.append(f"| {r['notebook']} | {r['cold']['seconds']:.0f} s | {r['cold']['models_trained']} | "
                      f"{r['warm']['seconds']:.0f} s | {r['cold']['stderr_outputs'] + r['warm']['stderr_outputs']} |")
