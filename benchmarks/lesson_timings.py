@@ -78,7 +78,7 @@ def main() -> None:
              f"`python benchmarks/lesson_timings.py` (DEEPSIM_OFFLINE={offline})", "",
              "| lesson | cold cache | models it trains (cold) | warm cache | warning outputs |",
              "|---|---|---|---|---|"]
-    for k, r in rows.items():
+    for r in rows.values():
         lines.append(f"| {r['notebook']} | {r['cold']['seconds']:.0f} s | {r['cold']['models_trained']} | "
                      f"{r['warm']['seconds']:.0f} s | {r['cold']['stderr_outputs'] + r['warm']['stderr_outputs']} |")
     lines.append(f"| all | {total['cold'] / 60:.1f} min | {sum(r['cold']['models_trained'] for r in rows.values())} | "
