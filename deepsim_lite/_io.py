@@ -117,6 +117,10 @@ def write_torch(path: str | os.PathLike, obj: dict) -> None:
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where pictures and notices display inline)."""
+    """True inside a Jupyter kernel, where pictures and notices display inline: JupyterLab, VS Code, and
+    Colab (whose shell subclasses ipykernel's)."""
     shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", lambda: None)()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+    if shell is None:
+        return False
+    zmq = sys.modules.get("ipykernel.zmqshell")  # imported by every kernel; never imported here
+    return isinstance(shell, zmq.ZMQInteractiveShell) if zmq else type(shell).__name__ == "ZMQInteractiveShell"

@@ -60,18 +60,20 @@ class LessonModel:
     primitive_kind: str  # "edges" or "seg_edges"
     augmentation: str  # "tps" or "crop_flip"
 
-    def load(self, lesson: Lesson, progress: bool = False):
-        """Load it from the model cache, training it first when it is missing (or unusable)."""
+    def load(self, lesson: Lesson, progress: bool = False, pair=None):
+        """Load it from the model cache, training it first when it is missing (or unusable); ``pair``: its pair,
+        if already built."""
         from .cache import cached_model
 
-        return cached_model(self.pair(), self.primitive_kind, self.augmentation, lesson.preset, progress=progress)
+        return cached_model(pair or self.pair(), self.primitive_kind, self.augmentation, lesson.preset,
+                            progress=progress)
 
-    def cache_name(self, lesson: Lesson) -> str:
+    def cache_name(self, lesson: Lesson, pair=None) -> str:
         """The file name of its model cache entry (what :func:`~deepsim_lite.cached_model` names it)."""
         from .cache import entry_name
 
         config = TrainConfig.preset(lesson.preset, primitive_kind=self.primitive_kind, augmentation=self.augmentation)
-        return entry_name(self.pair(), config, lesson.preset)
+        return entry_name(pair or self.pair(), config, lesson.preset)
 
     def is_cached(self, lesson: Lesson) -> bool:
         from .cache import cache_dir
@@ -114,28 +116,31 @@ def lesson_models(lesson: Lesson | None = None) -> list[LessonModel]:
 def prepare(mode: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train (or verify, by loading) every lesson model of ``mode`` into the model cache, with one progress bar.
 
-    Returns one row per model: ``lessons``, ``what``, ``action`` ("loaded" or "trained"), ``seconds``.
+    Returns one row per cache entry (two lessons needing the same model share one): ``lessons``, ``what``,
+    ``action`` ("loaded" or "trained"), ``seconds``, ``entry`` (its file name).
     """
     from tqdm.auto import tqdm
 
     from .cache import cache_dir
 
     lesson = lesson_config(mode)
-    models = lesson_models(lesson)
-    missing = [m for m in models if not m.is_cached(lesson)]
+    entries: dict[str, tuple[LessonModel, object]] = {}  # cache entry -> (first model needing it, its pair)
+    for m in lesson_models(lesson):
+        pair = m.pair()  # built once (lesson 06's runs optical flow over the clip)
+        entries.setdefault(m.cache_name(lesson, pair), (m, pair))
+    missing = {name for name in entries if not (cache_dir() / name).is_file()}
     per_model = _seconds_per_model(lesson)
-    log(f"{len(models)} lesson models ({lesson.mode} mode, preset {lesson.preset}): {len(models) - len(missing)} in "
-        f"the cache, {len(missing)} to train, about {len(missing) * per_model / 60:.0f} min here "
+    log(f"{len(entries)} lesson models ({lesson.mode} mode, preset {lesson.preset}): {len(entries) - len(missing)} "
+        f"in the cache, {len(missing)} to train, about {len(missing) * per_model / 60:.0f} min here "
         f"({per_model:.0f} s each, estimated); cache: {cache_dir()}")
     rows = []
-    with tqdm(total=len(models), unit="model", disable=not progress) as bar:
-        for m in models:
+    with tqdm(total=len(entries), unit="model", disable=not progress) as bar:
+        for name, (m, pair) in entries.items():
             bar.set_postfix_str(m.what)
-            train = m in missing
             t0 = time.perf_counter()
-            m.load(lesson)
-            rows.append({"lessons": m.lessons, "what": m.what, "action": "trained" if train else "loaded",
-                         "seconds": round(time.perf_counter() - t0, 1)})
+            m.load(lesson, pair=pair)
+            rows.append({"lessons": m.lessons, "what": m.what, "action": "trained" if name in missing else "loaded",
+                         "seconds": round(time.perf_counter() - t0, 1), "entry": name})
             bar.update(1)
     return rows
 
@@ -150,7 +155,7 @@ def _seconds_per_model(lesson: Lesson) -> float:
     times = []
     for path in cache_dir().glob(f"*-{lesson.preset}-*.pt"):
         try:
-            info = torch.load(path, map_location="cpu", weights_only=True).get("info", {})
+            info = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("info", {})  # no full read
         except Exception:  # noqa: BLE001 — an unreadable entry is retrained by prepare; it just gives no estimate
             continue
         if info.get("wall_time_s"):

@@ -157,8 +157,8 @@ def figure(tiles: list, captions: list[str] | None = None, ncols: int | None = N
     tile_h = min(float(tile_height), (MAX_WIDTH_PX - gap_px - ncols * (bar_px + gap_px)) / (ncols * aspect))
     tile_w = tile_h * aspect
     cell_w = tile_w + bar_px + gap_px
-    chars = max(8, int(cell_w / (0.6 * _CAPTION_PT * DPI / 72)))
-    wrapped = [textwrap.fill(c, chars) for c in captions] if captions else None
+    chars = max(8, int(tile_w / (0.6 * _CAPTION_PT * DPI / 72)))  # a caption is centred over its tile
+    wrapped = [c if "$" in c else textwrap.fill(c, chars) for c in captions] if captions else None  # never split math
     cap_lines = max((w.count("\n") + 1 for w in wrapped), default=0) if wrapped else 0
     cap_px = cap_lines * _CAPTION_PT * DPI / 72 * 1.3 + (6 if wrapped else 0)
     zoom_px = tile_h if zoom is not None else 0.0

@@ -152,12 +152,13 @@ _STROKE_PROBE = """(sel) => {
   window.addEventListener('pointermove', (e) => {
     if (!(e.buttons & 1) || `${e.clientX},${e.clientY}` === last) return;  // a repeat (e.g. after a reflow)
     last = `${e.clientX},${e.clientY}`;
-    const x = e.clientX, y = e.clientY, before = read(x, y), slot = window.__strokeLatency.length;
-    window.__strokeLatency.push(undefined);
+    const list = window.__strokeLatency;  // this stroke's list: a later stroke starts a new one
+    const x = e.clientX, y = e.clientY, before = read(x, y), slot = list.length;
+    list.push(undefined);
     const poll = () => {
       const dt = performance.now() - e.timeStamp;
-      if (read(x, y) !== before) window.__strokeLatency[slot] = dt;
-      else if (dt > 5000) window.__strokeLatency[slot] = null;
+      if (read(x, y) !== before) list[slot] = dt;
+      else if (dt > 5000) list[slot] = null;
       else requestAnimationFrame(poll);
     };
     requestAnimationFrame(poll);

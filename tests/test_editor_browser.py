@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_
 DISPLAY = 384  # canvas size on screen, longest side (PrimitiveEditor's display_size)
 RADIUS = 3
 WIDTHS = (1100, 1920)  # browser windows the layout is checked at (JupyterLab's file browser open)
-MAX_STROKE_MS = 50  # pointer move -> the stroke's pixels on the canvas, median
+MAX_STROKE_MS = 50  # pointer move -> the stroke's pixels on the canvas, 90th percentile
 
 
 def _notebook(n_labels: int) -> dict:
@@ -107,10 +107,10 @@ def _check_layout(page, editor, h: int, w: int, width: int) -> None:
 
 def _fast_enough(latencies: list, what: str) -> float:
     """Most moves show up (a move over pixels already of the brush's colour shows nothing), fast."""
-    seen = [v for v in latencies if v is not None]
+    seen = sorted(v for v in latencies if v is not None)
     assert len(seen) >= 0.75 * len(latencies), (what, latencies)
-    median = float(np.median(seen))
-    assert median <= MAX_STROKE_MS, f"{what}: stroke pixels {median:.0f} ms after the pointer (want <= 50): {seen}"
+    median, p90 = float(np.median(seen)), seen[int(0.9 * (len(seen) - 1))]
+    assert p90 <= MAX_STROKE_MS, f"{what}: stroke pixels {median:.0f} ms (p90 {p90:.0f}) after the pointer: {seen}"
     return median
 
 
@@ -232,16 +232,20 @@ def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
         canvas.scroll_into_view_if_needed()
         box = canvas.bounding_box()
         status.filter(has_text="rendered").wait_for(timeout=30_000)
-        busy_ms = _fast_enough(stroke_latencies(page, ".deepsim-canvas", box, 0.15, 0.1, 0.9, moves=12), "busy kernel")
-        panel.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output", has_text="AWAKE").wait_for(timeout=60_000)
+        yb = min(range(h // 10, 3 * h // 10), key=lambda y: int((prim.labels[y, w // 10: 9 * w // 10] == label).sum()))
+        busy_ms = _fast_enough(stroke_latencies(page, ".deepsim-canvas", box, (yb + 0.5) / h, 0.1, 0.9, moves=12),
+                               "busy kernel")
+        awake = panel.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output", has_text="AWAKE")
+        assert awake.count() == 0, "the kernel was no longer busy when the stroke ended: not a busy-kernel test"
+        awake.wait_for(timeout=60_000)
         wait_idle(page)
         run_cell(page, panel, 1)  # where does the primitive differ from the training one now?
         wait_idle(page)
         page.wait_for_timeout(300)
         m = re.search(r"CHANGED (\d+) (\d+)", panel.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
                       .first.inner_text())
-        assert m and abs(int(m.group(2)) - 0.15 * h) <= slack, ("the stroke drawn while the kernel was busy was lost",
-                                                               m and m.group(0), 0.15 * h)
+        assert m and abs(int(m.group(2)) - yb) <= slack, ("the stroke drawn while the kernel was busy was lost",
+                                                         m and m.group(0), yb)
 
     assert before.shape == after.shape
     diff = np.abs(after - before).sum(2)

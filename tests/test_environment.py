@@ -223,3 +223,12 @@ def test_parsers_and_import_check_on_known_text():
     core = {n for n, (where, _) in _pyproject().items() if where == "dependencies"}
     assert list(undeclared_imports({"x.py": src}, core)) == ["x.py: yaml"]  # pyyaml: only the test extra has it
     assert "not installed" in undeclared_imports({"x.py": "import not_a_module_xyz"}, core)["x.py: not_a_module_xyz"]
+
+
+def test_the_editor_front_end_ships_in_the_wheel():
+    """canvas.js is package data (a wheel without it gives an editor with a blank canvas)."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = data["deepsim_lite.widgets"]
+    js = ROOT / "deepsim_lite" / "widgets" / "canvas.js"
+    assert js.is_file() and any(Path(js.name).match(p) for p in patterns)
+    assert "export default { render }" in js.read_text()  # the module anywidget loads

@@ -1,4 +1,5 @@
 import json
+import sys
 import threading
 
 import numpy as np
@@ -61,3 +62,23 @@ def test_write_torch_round_trip(tmp_path):
     _io.write_torch(tmp_path / "t.pt", {"w": torch.arange(5), "n": 3})
     back = torch.load(tmp_path / "t.pt", weights_only=True)
     assert torch.equal(back["w"], torch.arange(5)) and back["n"] == 3
+
+
+def test_in_notebook_knows_jupyter_and_colab_kernels_but_not_a_terminal(monkeypatch):
+    import types
+
+    class ZMQInteractiveShell:  # ipykernel's shell
+        pass
+
+    class Shell(ZMQInteractiveShell):  # Colab's, a subclass
+        pass
+
+    class TerminalInteractiveShell:
+        pass
+
+    zmqshell = types.SimpleNamespace(ZMQInteractiveShell=ZMQInteractiveShell)
+    monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", zmqshell)
+    for shell, expected in ((ZMQInteractiveShell(), True), (Shell(), True), (TerminalInteractiveShell(), False),
+                            (None, False)):
+        monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda s=shell: s))
+        assert _io.in_notebook() is expected, type(shell).__name__

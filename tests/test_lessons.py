@@ -33,7 +33,8 @@ def test_prepare_trains_what_is_missing_then_only_loads(small_pair, tmp_path, mo
     monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
     monkeypatch.setitem(PRESETS, "lesson", replace(PRESETS["lesson"], iterations=2))
     tiny = [ds.lessons.LessonModel("02", "tiny tps", lambda: small_pair, "seg_edges", "tps"),
-            ds.lessons.LessonModel("02", "tiny crop+flip", lambda: small_pair, "seg_edges", "crop_flip")]
+            ds.lessons.LessonModel("02", "tiny crop+flip", lambda: small_pair, "seg_edges", "crop_flip"),
+            ds.lessons.LessonModel("05", "the same tps model again", lambda: small_pair, "seg_edges", "tps")]
     monkeypatch.setattr(ds.lessons, "lesson_models", lambda lesson=None: tiny)
     first = ds.lessons.prepare("lesson", progress=False)
     assert [r["action"] for r in first] == ["trained", "trained"] and len(list(tmp_path.glob("*.pt"))) == 2

@@ -58,9 +58,14 @@ def test_figure_is_readable_at_the_notebook_width():
     heat = viz.Heat(torch.rand(10, 15), img, vmax=2.0, label="distance")
     caps = ["a long caption that would have been cut at the tile's width, bright = unseen"]
     caps += [f"t{i}" for i in range(7)]
-    fig = viz.figure([img] * 6 + [heat, heat], caps, ncols=8, tile_height=200, zoom=(5, 5, 20, 30))
-    width_px = fig.get_figwidth() * fig.dpi
-    assert round(width_px) <= viz.MAX_WIDTH_PX  # shown 1:1 in the notebook, not scaled down
+    fig = viz.figure([heat] + [img] * 6 + [heat], caps, ncols=8, tile_height=200, zoom=(5, 5, 20, 30))
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")  # what the inline backend sends to the notebook
+    assert Image.open(buf).size[0] <= viz.MAX_WIDTH_PX  # shown 1:1, not scaled down; no caption sticks out
     sizes = {t.get_text(): t.get_fontsize() * fig.dpi / 72 for t in _texts(fig)}
     assert min(sizes.values()) >= viz.MIN_TEXT_PX, sizes
     assert any("bright = unseen" in t.replace("\n", " ") for t in sizes)  # wrapped, never truncated

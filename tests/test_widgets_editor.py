@@ -31,10 +31,10 @@ def _key(editor: PrimitiveEditor, key: str, shift: bool = False, ctrl: bool = Fa
 def _drag(editor: PrimitiveEditor, pts: list[tuple[float, float]]) -> None:
     """(y, x) primitive points -> down at the first pixel's centre, the moves in batches of two, up at the last."""
     yx = [[y + 0.5, x + 0.5] for y, x in pts]
-    _canvas_msg(editor, "down", y=yx[0][0], x=yx[0][1])
+    _canvas_msg(editor, "down", id=7, y=yx[0][0], x=yx[0][1])
     for i in range(1, len(yx), 2):
         _canvas_msg(editor, "moves", points=yx[i:i + 2])
-    _canvas_msg(editor, "up", y=yx[-1][0], x=yx[-1][1])
+    _canvas_msg(editor, "up", id=7, y=yx[-1][0], x=yx[-1][1])
 
 
 def _decode_png(data: bytes) -> np.ndarray:
@@ -167,13 +167,14 @@ def test_canvas_tells_the_browser_how_to_preview_and_what_to_outline():
     ed = PrimitiveEditor(None, p, image=np.full((32, 48, 3), 128, np.uint8), display_size=96)
     sent = []
     ed.canvas.send = sent.append  # what goes to canvas.js as custom messages
+    ed.canvas.observe(lambda change: sent.append("new base picture"), "base")
     ed.palette[2].click()
     ed.size_slider.value = 2
     assert ed.canvas.pen == {"colour": editor_module._hex(ds.primitives.PALETTE[2]), "width": 5, "cursor": 2.5}
     assert ed.palette[2].description.startswith("2: grey")  # labels are named from the training image
     assert ed.canvas.colour_names[",".join(map(str, ds.primitives.PALETTE[2]))].startswith("2: grey")
     _drag(ed, [(5, 5), (5, 20)])
-    assert sent == [{"event": "committed"}]  # after the edit was applied and the new picture set
+    assert sent == ["new base picture", {"event": "committed", "id": 7}]  # the picture first, then the answer
     assert np.array_equal(_decode_png(ed.canvas.base), ds.to_rgb(ed.primitive))
     ed.tools.value = "rect"
     assert ed.canvas.pen["width"] == 0  # selections are outlined by Python, not previewed as strokes
@@ -183,7 +184,11 @@ def test_canvas_tells_the_browser_how_to_preview_and_what_to_outline():
     _canvas_msg(ed, "up", y=15.5, x=15.5)
     assert ed.canvas.shapes == [{"points": [[8, 8], [8, 16], [16, 16], [16, 8]], "closed": True}]
     _canvas_msg(ed, "down", y=10.5, x=10.5)  # grab the selection and drag it 3 rows down
-    _canvas_msg(ed, "moves", points=[[13.5, 10.5]])
+    drawn = []
+    real = ed._moving_selection
+    ed._moving_selection = lambda dy, dx: drawn.append((dy, dx)) or real(dy, dx)
+    _canvas_msg(ed, "moves", points=[[11.5, 10.5], [12.5, 10.5], [13.5, 10.5]])
+    assert drawn == [(3, 0)]  # one batch of moves, one redraw (the dragged pixels are a PNG per redraw)
     patch = np.asarray(Image.open(io.BytesIO(ed.canvas.patch)))
     assert patch.shape == (32, 48, 4) and (patch[..., 3] > 0).sum() == 64
     assert (patch[11:19, 8:16, 3] == 200).all() and ed.canvas.shapes[0]["points"][0] == [11, 8]

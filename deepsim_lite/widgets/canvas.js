@@ -6,8 +6,9 @@
 //   overlay - at screen resolution: Python's outlines (`shapes`), the stroke being drawn and the
 //             brush cursor, both drawn here, at once, without waiting for the kernel.
 // Pointer events go to Python in primitive pixels (y, x): "down", then the moves batched once per
-// animation frame, then "up"; Python answers "committed" after it applied the edit, and only then
-// is the stroke's preview cleared (by then the new base has arrived on the same channel).
+// animation frame, then "up", each drag with an id; Python answers "committed" with that id after it
+// applied the edit, and the drag's preview is cleared once the base picture sent before that answer
+// is drawn. One pointer at a time: a second finger or pen is ignored until the first is lifted.
 
 function decodePng(view) {
   // A DataView/ArrayBuffer of PNG bytes -> an ImageBitmap (null for no bytes).
@@ -35,15 +36,19 @@ function render({ model, el }) {
   const patch = layer();
   const overlay = layer();
   base.style.imageRendering = patch.style.imageRendering = "pixelated";
+  const baseCtx = base.getContext("2d", { willReadFrequently: true }); // read back on hover (label names)
   el.appendChild(root);
 
   const prim = () => [model.get("height"), model.get("width")];
-  let stroke = null; // the stroke being drawn: {pen, points: [[y, x], ...] in primitive pixels}
-  const waiting = []; // finished drags (a stroke, or null) until Python answers "committed" to each
+  let stroke = null; // the drag under way: {id, pen, points: [[y, x], ...] in primitive pixels}
+  const waiting = new Map(); // finished drags by id, kept (previews drawn) until Python's "committed"
+  let active = null; // the pointerId of the drag under way
+  let nextId = Math.floor(Math.random() * 1e9); // ids unique across views of one widget
   let cursor = null; // [y, x] under the pointer, or null
   let pending = []; // moves not yet sent to Python
   let frame = 0;
-  let baseDrawn = Promise.resolve(); // the newest base picture, once drawn
+  const drawn = { base: 0, patch: 0 }; // newest picture requested per layer (decodes can finish out of order)
+  let baseDrawn = Promise.resolve(); // the newest base picture, once drawn (or failed)
 
   function sizeLayers() {
     const [h, w] = prim();
@@ -58,11 +63,21 @@ function render({ model, el }) {
   }
 
   async function drawImage(canvas, key) {
-    const bitmap = await decodePng(model.get(key));
-    const ctx = canvas.getContext("2d");
+    const ticket = ++drawn[key];
+    let bitmap = null;
+    try {
+      bitmap = await decodePng(model.get(key));
+    } catch (err) {
+      console.error(`deepsim-lite canvas: cannot decode the ${key} picture`, err);
+      return;
+    }
+    if (ticket !== drawn[key]) return bitmap && bitmap.close(); // a newer picture was asked for meanwhile
+    const ctx = key === "base" ? baseCtx : canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    if (bitmap) ctx.drawImage(bitmap, 0, 0);
-    if (key === "base") root.dataset.baseVersion = String((+root.dataset.baseVersion || 0) + 1);
+    if (bitmap) {
+      ctx.drawImage(bitmap, 0, 0);
+      bitmap.close();
+    }
   }
 
   function path(ctx, points, closed) {
@@ -87,8 +102,8 @@ function render({ model, el }) {
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    for (const s of [...waiting, stroke]) {
-      if (!s) continue;
+    for (const s of [...waiting.values(), stroke]) {
+      if (!s || !s.pen.width) continue;
       ctx.strokeStyle = ctx.fillStyle = s.pen.colour;
       ctx.lineWidth = s.pen.width;
       ctx.lineCap = ctx.lineJoin = "round";
@@ -121,7 +136,7 @@ function render({ model, el }) {
     // The name of the label under the pointer, read from the base layer's colour.
     const [h, w] = prim();
     if (y < 0 || x < 0 || y >= h || x >= w) return "";
-    const d = base.getContext("2d").getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
+    const d = baseCtx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
     const key = `${d[0]},${d[1]},${d[2]}`;
     return model.get("colour_names")[key] || "";
   }
@@ -133,58 +148,62 @@ function render({ model, el }) {
   }
 
   root.addEventListener("pointerdown", (event) => {
-    if (event.button !== 0) return;
+    if (event.button !== 0 || active !== null) return; // one drag at a time
     root.focus();
+    active = event.pointerId;
     root.setPointerCapture(event.pointerId);
     const p = where(event);
-    const pen = model.get("pen");
-    stroke = pen.width ? { pen, points: [p] } : null;
-    model.send({ event: "down", y: p[0], x: p[1] });
+    stroke = { id: nextId++, pen: model.get("pen"), points: [p] };
+    model.send({ event: "down", id: stroke.id, y: p[0], x: p[1] });
     drawOverlay();
   });
   root.addEventListener("pointermove", (event) => {
     const p = where(event);
     cursor = p;
     root.title = labelName(p[0], p[1]);
-    if (!(event.buttons & 1) || !root.hasPointerCapture(event.pointerId)) {
+    if (event.pointerId !== active || !stroke) {
       drawOverlay();
       return;
     }
-    if (stroke) stroke.points.push(p);
+    stroke.points.push(p);
     pending.push(p);
     if (!frame) frame = requestAnimationFrame(flush);
     drawOverlay();
   });
   const finish = (event) => {
-    if (!root.hasPointerCapture(event.pointerId)) return;
-    root.releasePointerCapture(event.pointerId);
+    if (event.pointerId !== active || !stroke) return;
+    active = null;
+    if (root.hasPointerCapture(event.pointerId)) root.releasePointerCapture(event.pointerId);
     if (frame) cancelAnimationFrame(frame);
     flush();
-    const p = where(event);
-    if (stroke) stroke.points.push(p);
-    waiting.push(stroke);
+    const p = event.type === "pointerup" ? where(event) : stroke.points[stroke.points.length - 1];
+    stroke.points.push(p);
+    waiting.set(stroke.id, stroke);
+    model.send({ event: "up", id: stroke.id, y: p[0], x: p[1] });
     stroke = null;
-    model.send({ event: "up", y: p[0], x: p[1] });
     drawOverlay();
   };
   root.addEventListener("pointerup", finish);
   root.addEventListener("pointercancel", finish);
+  root.addEventListener("lostpointercapture", finish);
   root.addEventListener("pointerleave", () => {
     cursor = null;
     drawOverlay();
   });
   root.addEventListener("keydown", (event) => {
-    if (["Shift", "Control", "Alt", "Meta"].includes(event.key)) return;
+    if (["Shift", "Control", "Alt", "Meta", "Tab"].includes(event.key)) return; // Tab moves the focus on
+    const mod = event.ctrlKey || event.metaKey;
+    if (mod && !["z", "Z", "y", "Y"].includes(event.key)) return; // the browser's and JupyterLab's Ctrl+S, C, V...
     event.preventDefault();
     event.stopPropagation(); // keep JupyterLab's own shortcuts out of the editor
     model.send({ event: "key", key: event.key, shift: event.shiftKey, ctrl: event.ctrlKey, meta: event.metaKey });
   });
 
   model.on("msg:custom", (msg) => {
-    if (msg.event === "committed") {
+    if (msg.event === "committed" && waiting.has(msg.id)) {
       // the edited primitive was sent before this message: drop the preview once it is drawn
-      baseDrawn.then(() => {
-        waiting.shift();
+      baseDrawn.finally(() => {
+        waiting.delete(msg.id);
         drawOverlay();
       });
     }

@@ -28,6 +28,7 @@ from .._io import png_bytes
 __all__ = ["DrawingCanvas"]
 
 PointerHandler = Callable[[float, float], None]
+MovesHandler = Callable[[list[tuple[float, float]]], None]
 
 
 class DrawingCanvas(anywidget.AnyWidget):
@@ -53,7 +54,7 @@ class DrawingCanvas(anywidget.AnyWidget):
     def __init__(self, height: int, width: int, **kwargs) -> None:
         super().__init__(height=height, width=width, **kwargs)
         self._down: list[PointerHandler] = []
-        self._move: list[PointerHandler] = []
+        self._move: list[MovesHandler] = []
         self._up: list[PointerHandler] = []
         self._key: list[Callable[[str, bool, bool, bool], None]] = []
         self.on_msg(self._on_msg)
@@ -75,7 +76,8 @@ class DrawingCanvas(anywidget.AnyWidget):
     def on_pointer_down(self, fn: PointerHandler) -> None:
         self._down.append(fn)
 
-    def on_pointer_move(self, fn: PointerHandler) -> None:
+    def on_pointer_moves(self, fn: MovesHandler) -> None:
+        """``fn(points)``: a drag's moves since the last call, ``[(y, x), ...]`` (a batch per animation frame)."""
         self._move.append(fn)
 
     def on_pointer_up(self, fn: PointerHandler) -> None:
@@ -91,15 +93,15 @@ class DrawingCanvas(anywidget.AnyWidget):
             for fn in self._down:
                 fn(float(content["y"]), float(content["x"]))
         elif event == "moves":
-            for y, x in content["points"]:
-                for fn in self._move:
-                    fn(float(y), float(x))
+            points = [(float(y), float(x)) for y, x in content["points"]]
+            for fn in self._move:
+                fn(points)
         elif event == "up":
             try:
                 for fn in self._up:
                     fn(float(content["y"]), float(content["x"]))
-            finally:
-                self.send({"event": "committed"})  # the browser drops its stroke preview now
+            finally:  # after the new picture (sent first): the browser drops this drag's preview
+                self.send({"event": "committed", "id": content.get("id")})
         elif event == "key":
             for fn in self._key:
                 fn(str(content["key"]), bool(content.get("shift")), bool(content.get("ctrl")),

@@ -114,6 +114,7 @@ class PrimitiveEditor(W.VBox):
         self._dh, self._dw = max(1, round(h * zoom)), max(1, round(w * zoom))
         self.last_regenerate_ms: float | None = None
         self._syncing = False
+        self._moving = False  # inside a batch of pointer moves: draw the overlay once, at its end
         self._debounce = Debouncer(self._auto_generate, debounce_s)
         if label_names is None and reference is not None and primitive.n_labels:
             label_names = name_labels(primitive, reference)
@@ -204,7 +205,7 @@ class PrimitiveEditor(W.VBox):
         self.generate_button.on_click(lambda _: self._generate_clicked())
         self.save_button.on_click(lambda _: self._save_clicked())
         self.canvas.on_pointer_down(lambda y, x: self._guard(self.state.pointer_down, y, x))
-        self.canvas.on_pointer_move(lambda y, x: self._guard(self.state.pointer_move, y, x))
+        self.canvas.on_pointer_moves(self._pointer_moves)
         self.canvas.on_pointer_up(lambda y, x: self._guard(self.state.pointer_up, y, x))
         self.canvas.on_key(lambda key, shift, ctrl, meta: self._guard(self.state.key, key, shift, ctrl, meta))
         self.state.observe(self._on_state)
@@ -279,10 +280,9 @@ class PrimitiveEditor(W.VBox):
 
     # ---- wiring --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _titled(title: str, widget: W.Widget) -> W.VBox:
+    def _titled(self, title: str, widget: W.Widget) -> W.VBox:
         head = W.HTML(f"<b>{title}</b>", layout=W.Layout(overflow="hidden", height="1.6em"))
-        return W.VBox([head, widget], layout=W.Layout(width="100%", min_width="0"))
+        return W.VBox([head, widget], layout=W.Layout(width="100%", min_width="0", max_width=f"{self._dw}px"))
 
     def _label_button(self, k: int) -> W.Button:
         colour = PALETTE[k]
@@ -309,6 +309,15 @@ class PrimitiveEditor(W.VBox):
         except ValueError as err:
             self.status.value = f"<span style='color:#b00'>{escape(str(err))}</span>"
 
+    def _pointer_moves(self, points: list[tuple[float, float]]) -> None:
+        self._moving = True
+        try:
+            for y, x in points:
+                self._guard(self.state.pointer_move, y, x)
+        finally:
+            self._moving = False
+        self._draw_overlay()
+
     def _on_tool_widget(self, change: dict) -> None:
         if not self._syncing:
             self._guard(self.state.set_tool, change["new"])
@@ -328,7 +337,7 @@ class PrimitiveEditor(W.VBox):
             if self.auto.value and self.state.render is not None:
                 self._debounce()
             self._sync_controls()
-        elif what == "overlay":
+        elif what == "overlay" and not self._moving:
             self._draw_overlay()
         elif what == "tool":
             self._sync_controls()
@@ -406,10 +415,11 @@ class PrimitiveEditor(W.VBox):
             if (dy, dx) != (0, 0):
                 patch = self._moving_selection(dy, dx)
             shapes.append({"points": [[py + dy, px + dx] for py, px in s.selection_outline], "closed": True})
-        self.canvas.shapes = shapes
-        if patch is not None or self.canvas.patch:
-            self.canvas.show_patch(patch)
-        self.canvas.pen = self._pen()
+        with self.canvas.hold_sync():  # one message for the three
+            self.canvas.shapes = shapes
+            if patch is not None or self.canvas.patch:
+                self.canvas.show_patch(patch)
+            self.canvas.pen = self._pen()
 
     def _pen(self) -> dict:
         """How the browser previews a stroke of the current tool (widths in primitive pixels)."""
