@@ -87,11 +87,19 @@ SAMPLES: dict[str, SampleInfo] = {
 
 
 def data_dir() -> Path:
-    """The sample-data folder: ``$DEEPSIM_DATA`` if set, else ``data/`` beside the package."""
-    root = Path(os.environ.get("DEEPSIM_DATA", Path(__file__).resolve().parent.parent / "data"))
+    """The sample-data folder (photos, primitives, shipped edits, clips): ``$DEEPSIM_DATA`` if set, else the
+    source tree's ``data/`` (beside the package), else the copy an installed wheel carries
+    (``deepsim_lite/sample_data``)."""
+    if "DEEPSIM_DATA" in os.environ:
+        root = Path(os.environ["DEEPSIM_DATA"])
+    else:
+        here = Path(__file__).resolve().parent
+        root = next((p for p in (here.parent / "data", here / "sample_data") if (p / "images").is_dir()),
+                    here.parent / "data")
     if not (root / "images").is_dir():
         raise FileNotFoundError(
-            f"sample data folder {root}/images does not exist; set DEEPSIM_DATA to the repo's data/"
+            f"sample data folder {root}/images does not exist; set DEEPSIM_DATA to the repo's data/ (or reinstall "
+            "the package: its wheel carries the data)"
         )
     return root
 
