@@ -10,7 +10,7 @@ export DEEPSIM_MODE ?= lesson
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint lab primitives bench gpu-check browser clean-venv
+.PHONY: demo test lint lab student primitives bench gpu-check browser clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The lessons for students: solutions (nbgrader markers) replaced by a stub, instructor notes dropped, outputs cleared.
+student: $(STAMP)
+	$(VENV)/bin/deepsim-lite lessons student --notebooks notebooks --out dist/student
 
 # Rewrite data/primitives/*.png from data/images/ (committed; run after changing primitives.py).
 primitives: $(STAMP)

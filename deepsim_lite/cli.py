@@ -22,7 +22,7 @@ from ._io import write_json, write_text
 from .config import PRESETS, TrainConfig
 from .extract import make_primitive
 from .features import BACKBONES
-from .lessons import MODES, lesson_config, lesson_models, prepare
+from .lessons import MODES, build_student, lesson_config, lesson_models, prepare
 from .model import load_model
 from .train import TrainResult, fit, resume
 
@@ -371,8 +371,12 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("--quiet", action="store_true", help="no download progress bar")
     p.set_defaults(func=_cmd_weights)
 
-    p = sub.add_parser("lessons", help="the lessons' models: train (or verify) them all ahead of a class")
-    p.add_argument("action", choices=["prepare", "list"])
+    p = sub.add_parser("lessons", help="the lessons: train their models ahead of a class, or build the student version")
+    p.add_argument("action", choices=["prepare", "list", "student"],
+                   help="prepare: train (or verify) every lesson model; list: show them; student: write the lessons "
+                        "with solutions stubbed and outputs cleared")
+    p.add_argument("--notebooks", default="notebooks", help="student: the lessons' folder (default: notebooks)")
+    p.add_argument("--out", default="dist/student", help="student: where to write them (default: dist/student)")
     p.add_argument("--mode", choices=list(MODES), help="lesson scale (default: $DEEPSIM_MODE, else lesson)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_lessons)
@@ -386,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
 
 
 def _cmd_lessons(args) -> int:
+    if args.action == "student":
+        names = build_student(args.notebooks, args.out)
+        print(f"wrote {len(names)} student notebooks (solutions stubbed, instructor notes dropped, outputs cleared) "
+              f"to {args.out}")
+        return 0
     lesson = lesson_config(args.mode)
     if args.action == "list":
         for m in lesson_models(lesson):

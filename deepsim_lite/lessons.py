@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import TrainConfig
+from .exercises import check  # noqa: F401 — lessons call `from deepsim_lite.lessons import check`
 
-__all__ = ["MODES", "Lesson", "lesson_config", "LessonModel", "lesson_models", "prepare"]
+__all__ = ["MODES", "Lesson", "lesson_config", "LessonModel", "lesson_models", "prepare", "check",
+           "student_notebook", "build_student"]
 
 MODES = {"lesson": "lesson", "laptop": "laptop", "full": "paper"}  # DEEPSIM_MODE -> training preset
 
@@ -163,3 +165,65 @@ def _seconds_per_model(lesson: Lesson) -> float:
     if times:
         return sorted(times)[len(times) // 2]
     return lesson.config.iterations / 6.7 * (lesson.work_side / 192) ** 2
+
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers: instructors who use it take them as is
+INSTRUCTOR_TAG = "instructor"  # a cell for the instructor only ("what to look for"), dropped from the student build
+
+
+def _stub(source: str, where: str) -> str:
+    """The code with every solution region replaced by ``raise NotImplementedError`` at its indentation."""
+    out, inside = [], None
+    for line in source.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside is not None:
+                raise ValueError(f"{where}: a second {BEGIN!r} before {END!r}")
+            inside = line[: len(line) - len(line.lstrip())]
+            out.append(f"{inside}# YOUR CODE HERE\n{inside}raise NotImplementedError\n")
+        elif stripped == END:
+            if inside is None:
+                raise ValueError(f"{where}: {END!r} without {BEGIN!r}")
+            inside = None
+        elif inside is None:
+            out.append(line)
+    if inside is not None:
+        raise ValueError(f"{where}: {BEGIN!r} without {END!r}")
+    return "".join(out)
+
+
+def student_notebook(nb: dict, name: str = "notebook") -> dict:
+    """The student version of a lesson (a notebook as JSON): solutions replaced by a stub, instructor cells
+    dropped, every output cleared. The input is not changed."""
+    cells = []
+    for i, cell in enumerate(nb["cells"]):
+        if INSTRUCTOR_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        cell = {**cell, "metadata": dict(cell.get("metadata", {}))}
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code":
+            source = _stub(source, f"{name}, cell {i}")
+            cell.update(outputs=[], execution_count=None)
+        elif BEGIN in source:
+            raise ValueError(f"{name}, cell {i}: solution markers in a {cell['cell_type']} cell")
+        cell["source"] = source.splitlines(keepends=True)
+        cells.append(cell)
+    return {**nb, "cells": cells}
+
+
+def build_student(source: str | os.PathLike, out: str | os.PathLike) -> list[str]:
+    """Write the student version of every lesson notebook in ``source`` into ``out``; return their names."""
+    import json
+    from pathlib import Path
+
+    from ._io import write_text
+
+    src, dst = Path(source), Path(out)
+    books = sorted(src.glob("[0-9][0-9]_*.ipynb"))
+    if not books:
+        raise ValueError(f"no lesson notebooks (NN_name.ipynb) in {src}; give the folder of the lessons")
+    dst.mkdir(parents=True, exist_ok=True)
+    for book in books:
+        nb = student_notebook(json.loads(book.read_text()), book.name)
+        write_text(dst / book.name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return [b.name for b in books]

@@ -1,0 +1,106 @@
+"""Self-checks for the lessons' exercises: ``check.ex("01.3", answer)`` says right, or not yet with a hint.
+
+A check tests a *property* of the answer that holds on any machine and any seed (an exponent within a
+tolerance of its theoretical value, a ratio that follows from the maths), never one magic number, and a
+hint never gives the answer away. Exercises with open answers have no check; the instructor version of a
+lesson carries a "what to look for" note for them (a markdown cell tagged ``instructor``, dropped from the
+student build, :func:`deepsim_lite.lessons.student_notebook`).
+
+Example (the last line of a lesson's solution cell)::
+
+    from deepsim_lite.lessons import check
+    check.ex("01.3", exponent)        # prints "✅ 01.3 right: ..." or "❌ 01.3 not yet: <hint>"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Exercise", "EXERCISES", "Checker", "check"]
+
+
+def _number(answer: object) -> float | None:
+    """A finite real number from ``answer`` (a Python or NumPy number, or a one-element tensor), else None."""
+    try:
+        value = float(answer.item() if hasattr(answer, "item") else answer)  # type: ignore[union-attr]
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One checkable exercise: ``check(answer)`` returns None when the answer is right, else a hint."""
+
+    key: str  # "<lesson>.<number>", e.g. "01.3"
+    answer_is: str  # what to pass, in words
+    right: str  # what a right answer means (printed when it is right)
+    check: Callable[[object], str | None]
+
+
+def _displacement_ratio(answer: object) -> str | None:
+    r = _number(answer)
+    if r is None:
+        return "pass one number: mean |displacement| of the L=5 warps divided by that of the L=20 warps"
+    if abs(r - 4) <= 0.8:
+        return None
+    return ("not the scaling of the paper's distribution: each control point moves by U(-d/L, d/L), so compare the "
+            "same number of warps of both distributions (the same generator seed makes it exact) and take "
+            "mean |displacement| at L=5 over L=20")
+
+
+def _energy_exponent(answer: object) -> str | None:
+    p = _number(answer)
+    if p is None:
+        return "pass one number: the slope of log J against log(1/L)"
+    if abs(p - 2) <= 0.2:
+        return None
+    return ("fit log J (bending energy, mean over a dozen warps per L) against log(1/L) for several L, e.g. 5, 10, "
+            "20, 40, and pass the slope; use the same warps (generator seed) for every L, scaled")
+
+
+def _new_label_values(answer: object) -> str | None:
+    n = _number(answer)
+    if n is None or n != int(n) or n < 0:
+        return "pass a count: distinct values of the bilinearly warped label map that are not the primitive's labels"
+    if n >= 1:
+        return None
+    return ("warp the labels as a float map with mode='bilinear' (augment.warp) and compare the set of values with "
+            "the primitive's labels: where two labels meet, bilinear sampling averages them")
+
+
+EXERCISES: dict[str, Exercise] = {e.key: e for e in (
+    Exercise("01.1", "mean |displacement| of Omega(L=5) warps / that of Omega(L=20) warps",
+             "moves scale as 1/L, so L=5 moves the control points four times as far as L=20", _displacement_ratio),
+    Exercise("01.3", "the exponent p in J ~ (1/L)^p",
+             "J grows as 1/L^2: it is quadratic in the displacements, which scale as 1/L", _energy_exponent),
+    Exercise("01.4", "the number of new label values after a bilinear warp",
+             "bilinear sampling invents labels between neighbours: a primitive must be warped with nearest neighbour",
+             _new_label_values),
+)}
+
+
+class Checker:
+    """``check.ex(key, answer)`` prints whether ``answer`` is right (and what that means) or a hint;
+    ``check.ok(key, answer)`` only says it, as a bool (for code)."""
+
+    def __init__(self, exercises: dict[str, Exercise]) -> None:
+        self.exercises = exercises
+
+    def _exercise(self, key: str) -> Exercise:
+        if key not in self.exercises:
+            raise ValueError(f"no checked exercise {key!r}; checked ones: {', '.join(sorted(self.exercises))}")
+        return self.exercises[key]
+
+    def ok(self, key: str, answer: object) -> bool:
+        return self._exercise(key).check(answer) is None
+
+    def ex(self, key: str, answer: object) -> None:  # returns nothing: the last line of a cell shows no "True"
+        e = self._exercise(key)
+        hint = e.check(answer)
+        print(f"\u2705 {key} right: {e.right}" if hint is None else f"\u274c {key} not yet: {hint}")
+
+
+check = Checker(EXERCISES)

@@ -1,0 +1,90 @@
+"""The lessons' self-checks (deepsim_lite/exercises.py) and the student build (lessons.student_notebook)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deepsim_lite import cli, lessons
+from deepsim_lite.exercises import EXERCISES, check
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# per checked exercise: answers that are right (any machine, any seed) and planted wrong ones
+CASES = {
+    "01.1": ([4.0, 3.9, np.float64(4.3), torch.tensor(4.0)], [1.0, 0.25, 16.0, -4.0]),
+    "01.3": ([2.0, 1.95, 2.1], [1.0, 0.5, 3.0, -2.0]),
+    "01.4": ([1, 5, 12.0], [0, -1, 2.5]),
+}
+
+
+def test_every_checked_exercise_has_cases_and_appears_in_its_lesson():
+    assert set(CASES) == set(EXERCISES)
+    for key in EXERCISES:
+        book = next((ROOT / "notebooks").glob(f"{key[:2]}_*.ipynb"))
+        code = "".join("".join(c["source"]) for c in json.loads(book.read_text())["cells"] if c["cell_type"] == "code")
+        assert f'check.ex("{key}"' in code, key
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_checks_accept_right_answers_and_reject_the_stub_and_wrong_ones(key, capsys):
+    right, wrong = CASES[key]
+    for answer in right:
+        check.ex(key, answer)
+        assert check.ok(key, answer) and capsys.readouterr().out.startswith(f"\u2705 {key} right: "), (key, answer)
+    for answer in [None, "four", float("nan"), *wrong]:  # None: the stub never produced an answer
+        check.ex(key, answer)
+        assert not check.ok(key, answer) and capsys.readouterr().out.startswith(f"\u274c {key} not yet: "), answer
+    with pytest.raises(ValueError, match="no checked exercise '99.9'"):
+        check.ex("99.9", 1)
+
+
+@pytest.mark.parametrize("key, value", [("01.1", "4"), ("01.3", "2")])
+def test_hints_never_state_the_expected_value(key, value):
+    import re
+
+    for wrong in (None, -123.0):
+        hint = EXERCISES[key].check(wrong)
+        assert hint and not re.search(rf"(?<![\w.]){value}(?![\w.])", hint), hint
+
+
+def _nb(*cells):
+    return {"cells": [dict(c) for c in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_student_notebook_stubs_solutions_drops_instructor_cells_and_clears_outputs():
+    solution = {"cell_type": "code", "metadata": {}, "execution_count": 3, "outputs": [{"output_type": "stream"}],
+                "source": ["x = 1\n", "if x:\n", "    ### BEGIN SOLUTION\n", "    y = 2\n", "    ### END SOLUTION\n",
+                           "check(y)\n"]}
+    note = {"cell_type": "markdown", "metadata": {"tags": ["instructor"]}, "source": ["what to look for"]}
+    text = {"cell_type": "markdown", "metadata": {}, "source": ["## Exercises"]}
+    nb = _nb(text, solution, note)
+    out = lessons.student_notebook(nb)
+    assert [c["cell_type"] for c in out["cells"]] == ["markdown", "code"]
+    code = "".join(out["cells"][1]["source"])
+    assert code == "x = 1\nif x:\n    # YOUR CODE HERE\n    raise NotImplementedError\ncheck(y)\n"
+    assert out["cells"][1]["outputs"] == [] and out["cells"][1]["execution_count"] is None
+    assert nb["cells"][1]["outputs"] and len(nb["cells"]) == 3  # the instructor's notebook is untouched
+    with pytest.raises(NotImplementedError):
+        exec(code, {"check": print})
+    broken = dict(solution, source=["### BEGIN SOLUTION\n", "y = 2\n"])
+    with pytest.raises(ValueError, match="cell 0: '### BEGIN SOLUTION' without '### END SOLUTION'"):
+        lessons.student_notebook(_nb(broken), "x.ipynb")
+
+
+def test_student_build_of_the_lessons(tmp_path, capsys):
+    assert cli.main(["lessons", "student", "--notebooks", str(ROOT / "notebooks"), "--out", str(tmp_path)]) == 0
+    assert "wrote 6 student notebooks" in capsys.readouterr().out
+    for book in sorted(tmp_path.glob("*.ipynb")):
+        nb = json.loads(book.read_text())
+        text = book.read_text()
+        assert "BEGIN SOLUTION" not in text and "what to look for (instructor)" not in text.lower(), book.name
+        assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), book.name
+    one = "".join("".join(c["source"]) for c in json.loads((tmp_path / "01_tps_math.ipynb").read_text())["cells"]
+                  if c["cell_type"] == "code")
+    assert one.count("raise NotImplementedError") == 3 and one.count("check.ex(") == 3
+    assert cli.main(["lessons", "student", "--notebooks", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
