@@ -71,6 +71,30 @@ def _new_label_values(answer: object) -> str | None:
             "the primitive's labels: where two labels meet, bilinear sampling averages them")
 
 
+def _undecided_d_loss(answer: object) -> str | None:
+    v = _number(answer)
+    if v is None:
+        return "pass one number: lsgan_loss(real) + lsgan_loss(fake) for a two-scale D that outputs 0.5 everywhere"
+    if abs(v - 1.0) <= 1e-4:
+        return None
+    return ("build the discriminator's output as two scales, each a list whose last item is the patch logits "
+            "(e.g. torch.full((1, 1, 8, 8), 0.5)); the loss is the mean of (D - target)^2, summed over the scales, "
+            "with target 1 for real and 0 for fake")
+
+
+def _bank_distances(answer: object) -> str | None:
+    try:
+        values = [_number(v) for v in answer]  # type: ignore[union-attr]
+    except TypeError:
+        values = [None]
+    if len(values) < 3 or any(v is None or v < 0 for v in values):
+        return "pass a list of mean 1-NN distances, one per bank size, starting with N_AUG = 0 (at least three)"
+    if all(v <= values[0] * (1 + 1e-6) for v in values) and values[-1] < values[0]:
+        return None
+    return ("every TPS bank contains the unwarped training picture, so what can its nearest neighbour distance do "
+            "compared with the plain bank? Use the same test features and order the list by N_AUG, 0 first")
+
+
 EXERCISES: dict[str, Exercise] = {e.key: e for e in (
     Exercise("01.1", "mean |displacement| of Omega(L=5) warps / that of Omega(L=20) warps",
              "moves scale as 1/L, so L=5 moves the control points four times as far as L=20", _displacement_ratio),
@@ -79,6 +103,12 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in (
     Exercise("01.4", "the number of new label values after a bilinear warp",
              "bilinear sampling invents labels between neighbours: a primitive must be warped with nearest neighbour",
              _new_label_values),
+    Exercise("02.6", "D's least-squares loss, real term + fake term, when it outputs 0.5 everywhere (two scales)",
+             "0.25 per term and scale: a D that cannot tell real from fake is as far from 1 as from 0",
+             _undecided_d_loss),
+    Exercise("05.2", "the mean 1-NN distance for growing N_AUG, starting with 0",
+             "a bank with the training picture and its warps can only be closer than the picture alone; the gain "
+             "shrinks as warps repeat what earlier ones covered", _bank_distances),
 )}
 
 
