@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .exercises import check  # noqa: F401 — lessons call `from deepsim_lite.lessons import check`
 
 __all__ = ["MODES", "Lesson", "lesson_config", "LessonModel", "lesson_models", "prepare", "check",
-           "student_notebook", "build_student"]
+           "student_notebook", "build_student", "hosted_setup"]
 
 MODES = {"lesson": "lesson", "laptop": "laptop", "full": "paper"}  # DEEPSIM_MODE -> training preset
 
@@ -227,3 +227,31 @@ def build_student(source: str | os.PathLike, out: str | os.PathLike) -> list[str
         nb = student_notebook(json.loads(book.read_text()), book.name)
         write_text(dst / book.name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return [b.name for b in books]
+
+
+def hosted_setup() -> list[str]:
+    """What a lesson's first cell does on hosted notebooks; nothing elsewhere. Returns what it did, and prints it.
+
+    * In Colab: turns on Colab's custom widget manager, which third-party widgets (the editor's canvas)
+      need to render (``google.colab.output.enable_custom_widget_manager()``).
+    * With a CUDA GPU and no ``DEEPSIM_MODE`` set: picks the GPU preset for the lessons (``full``); set
+      ``DEEPSIM_MODE=lesson`` first to keep the quick CPU-sized one.
+    """
+    import importlib.util
+    import sys
+
+    done = []
+    if "google.colab" in sys.modules or importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
+        from google.colab import output  # type: ignore[import-not-found]
+
+        output.enable_custom_widget_manager()
+        done.append("Colab: custom widget manager on (the editor's canvas needs it)")
+    import torch
+
+    if "DEEPSIM_MODE" not in os.environ and torch.cuda.is_available():
+        os.environ["DEEPSIM_MODE"] = "full"
+        done.append(f"CUDA GPU ({torch.cuda.get_device_name(0)}): lessons use the paper preset (DEEPSIM_MODE=full; "
+                    "set DEEPSIM_MODE=lesson before this cell for the quick one)")
+    for line in done:
+        print(line)
+    return done

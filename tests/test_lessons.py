@@ -42,3 +42,29 @@ def test_prepare_trains_what_is_missing_then_only_loads(small_pair, tmp_path, mo
     again = ds.lessons.prepare("lesson", progress=False)
     assert [r["action"] for r in again] == ["loaded", "loaded"] and len(list(tmp_path.glob("*.pt"))) == 2
     assert "0 to train" in capsys.readouterr().out
+
+
+def test_hosted_setup_turns_on_colabs_widget_manager_and_the_gpu_preset_only_where_they_exist(monkeypatch, capsys):
+    import sys
+    import types
+
+    import torch
+
+    monkeypatch.delenv("DEEPSIM_MODE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ds.lessons.hosted_setup() == [] and capsys.readouterr().out == ""  # a laptop: nothing happens
+    assert ds.lesson_config().mode == "lesson"
+
+    calls = []
+    colab = types.ModuleType("google.colab")
+    colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("on"))
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
+    done = ds.lessons.hosted_setup()
+    assert calls == ["on"] and len(done) == 2 and "Tesla T4" in capsys.readouterr().out
+    assert ds.lesson_config().mode == "full"  # the GPU preset
+
+    monkeypatch.setenv("DEEPSIM_MODE", "lesson")  # a choice made before the cell is kept
+    assert len(ds.lessons.hosted_setup()) == 1 and ds.lesson_config().mode == "lesson"
