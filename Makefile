@@ -5,12 +5,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-stamp
 TORCH  := torch==2.14.1 torchvision==0.29.1
-EXTRAS := cpu,notebooks,test
+EXTRAS := cpu,notebooks,test,site
 export DEEPSIM_MODE ?= lesson
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint lab student primitives bench gpu-check browser clean-venv
+.PHONY: demo test lint lab student site primitives bench gpu-check browser clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,12 @@ demo: $(STAMP)
 # --durations: the log says which tests and which lessons cost the time (a cold model cache trains each lesson model once).
 test: export DEEPSIM_OFFLINE := 1
 test: $(STAMP) lint browser
-	$(PY) -m pytest --durations=10 tests
+	$(PY) -m pytest --durations=10 tests --ignore=tests/test_site.py
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 		$(PY) -m pytest --nbval-lax -p no:cacheprovider --durations=10 notebooks; \
 	else echo "notebooks/: no lessons yet, nbval skipped"; fi
+	$(PY) scripts/build_site.py --out site
+	$(PY) -m pytest tests/test_site.py
 
 # The editor's browser test drives Debian's Chromium (never `playwright install`). Install it when it is
 # missing and we may (root or passwordless sudo); otherwise that one test is skipped and says why.
@@ -46,6 +48,10 @@ lint: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The course site: every lesson executed (with the model cache: warm after `deepsim-lite lessons prepare`) into site/.
+site: $(STAMP)
+	$(PY) scripts/build_site.py --out site
 
 # The lessons for students: solutions (nbgrader markers) replaced by a stub, instructor notes dropped, outputs cleared.
 student: $(STAMP)

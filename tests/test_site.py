@@ -1,0 +1,65 @@
+"""The course site in a real browser: every lesson page of the built site (``make site``, into ``site/``) loads in
+Debian's Chromium, shows no error or warning output, every picture loads, and "next" walks through the lessons.
+
+Runs after ``make site`` (the ``test`` target builds the site after the lessons ran, so it trains nothing);
+skipped when there is no built site. ``DEEPSIM_SITE_SCREENSHOT=docs/site.png`` saves the README's screenshot.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from _browser import chromium_page, free_port, why_no_browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = Path(os.environ.get("DEEPSIM_SITE", ROOT / "site"))
+LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
+
+pytestmark = [pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_browser())),
+              pytest.mark.skipif(not (SITE / "index.html").is_file(),
+                                 reason=f"no built site at {SITE}: run `make site` first")]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_every_lesson_page_renders_and_navigation_walks_the_lessons(tmp_path: Path) -> None:
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_Quiet, directory=str(SITE)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with chromium_page(width=1400, height=1000) as page:
+            page.goto(f"{base}/index.html")
+            links = page.locator("nav.bd-links a, .toctree-wrapper a")
+            hrefs = {a.get_attribute("href") for a in links.all()}
+            assert all(any(lesson in (h or "") for h in hrefs) for lesson in LESSONS), hrefs
+            page.goto(f"{base}/notebooks/{LESSONS[0]}.html")
+            for i, lesson in enumerate(LESSONS):
+                assert page.url.endswith(f"notebooks/{lesson}.html"), (page.url, lesson)
+                page.wait_for_load_state("load")
+                bad = page.locator(".cell_output .output.traceback, .cell_output .output.error, "
+                                   ".cell_output .output.stderr")
+                assert bad.count() == 0, f"{lesson}: error or warning output: {bad.first.inner_text()[:300]}"
+                images = page.locator("article img")
+                assert images.count() > 0 or lesson.startswith("03"), f"{lesson}: no figure on the page"
+                broken = page.evaluate("""() => [...document.querySelectorAll('article img')]
+                    .filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src.slice(0, 80))""")
+                assert not broken, f"{lesson}: pictures that did not load: {broken}"
+                if lesson.startswith("04"):  # a page with figures: the first one in view
+                    images.first.scroll_into_view_if_needed()
+                    page.mouse.wheel(0, -250)
+                    page.wait_for_timeout(300)
+                    page.screenshot(path=os.environ.get("DEEPSIM_SITE_SCREENSHOT", str(tmp_path / "site.png")))
+                if i + 1 < len(LESSONS):
+                    page.locator("a.right-next").first.click()  # the theme's "next" link
+                    page.wait_for_url(f"**/notebooks/{LESSONS[i + 1]}.html")
+    finally:
+        server.shutdown()
