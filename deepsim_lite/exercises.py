@@ -15,14 +15,17 @@ Example (the last line of a lesson's solution cell)::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["Exercise", "EXERCISES", "Checker", "check"]
 
 
 def _number(answer: object) -> float | None:
-    """A finite real number from ``answer`` (a Python or NumPy number, or a one-element tensor), else None."""
+    """A finite real number from ``answer`` (a Python or NumPy number, or a one-element tensor), else None
+    (also for True/False and strings: an answer is computed, not typed)."""
+    if isinstance(answer, (bool, str, bytes)) or type(answer).__name__ == "bool_":
+        return None
     try:
         value = float(answer.item() if hasattr(answer, "item") else answer)  # type: ignore[union-attr]
     except (TypeError, ValueError, RuntimeError):
@@ -44,11 +47,10 @@ def _displacement_ratio(answer: object) -> str | None:
     r = _number(answer)
     if r is None:
         return "pass one number: mean |displacement| of the L=5 warps divided by that of the L=20 warps"
-    if abs(r - 4) <= 0.8:
+    if abs(r - 4) <= 0.2:
         return None
-    return ("not the scaling of the paper's distribution: each control point moves by U(-d/L, d/L), so compare the "
-            "same number of warps of both distributions (the same generator seed makes it exact) and take "
-            "mean |displacement| at L=5 over L=20")
+    return ("compare the same number of warps of both distributions, drawn with the same generator seed "
+            "(tps.sample_displacements), and divide the mean length of the L=5 displacements by that of the L=20 ones")
 
 
 def _energy_exponent(answer: object) -> str | None:
@@ -62,13 +64,17 @@ def _energy_exponent(answer: object) -> str | None:
 
 
 def _new_label_values(answer: object) -> str | None:
-    n = _number(answer)
-    if n is None or n != int(n) or n < 0:
-        return "pass a count: distinct values of the bilinearly warped label map that are not the primitive's labels"
-    if n >= 1:
+    try:
+        bilinear, nearest = (_number(v) for v in answer)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        bilinear = nearest = None
+    if bilinear is None or nearest is None or any(v != int(v) or v < 0 for v in (bilinear, nearest)):
+        return ("pass two counts, (bilinear, nearest): for each warp mode, the distinct values of the warped label "
+                "map that are not labels of the primitive")
+    if bilinear >= 1 and nearest == 0:
         return None
-    return ("warp the labels as a float map with mode='bilinear' (augment.warp) and compare the set of values with "
-            "the primitive's labels: where two labels meet, bilinear sampling averages them")
+    return ("warp the same label map (as floats) with the same grid twice, mode='bilinear' and mode='nearest', and "
+            "for each count the values that are not in the primitive's set of labels")
 
 
 def _undecided_d_loss(answer: object) -> str | None:
@@ -78,11 +84,13 @@ def _undecided_d_loss(answer: object) -> str | None:
     if abs(v - 1.0) <= 1e-4:
         return None
     return ("build the discriminator's output as two scales, each a list whose last item is the patch logits "
-            "(e.g. torch.full((1, 1, 8, 8), 0.5)); the loss is the mean of (D - target)^2, summed over the scales, "
-            "with target 1 for real and 0 for fake")
+            "(e.g. torch.full((1, 1, 8, 8), 0.5)), and add lsgan_loss(..., True) and lsgan_loss(..., False); "
+            "help(losses.lsgan_loss) says what each term is")
 
 
 def _bank_distances(answer: object) -> str | None:
+    if isinstance(answer, Mapping):  # {n_aug: distance}: ordered by bank size, which must start at 0
+        answer = [answer[k] for k in sorted(answer)] if 0 in answer else [None]
     try:
         values = [_number(v) for v in answer]  # type: ignore[union-attr]
     except TypeError:
@@ -100,7 +108,7 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in (
              "moves scale as 1/L, so L=5 moves the control points four times as far as L=20", _displacement_ratio),
     Exercise("01.3", "the exponent p in J ~ (1/L)^p",
              "J grows as 1/L^2: it is quadratic in the displacements, which scale as 1/L", _energy_exponent),
-    Exercise("01.4", "the number of new label values after a bilinear warp",
+    Exercise("01.4", "(bilinear, nearest): the number of new label values after a warp in each mode",
              "bilinear sampling invents labels between neighbours: a primitive must be warped with nearest neighbour",
              _new_label_values),
     Exercise("02.6", "D's least-squares loss, real term + fake term, when it outputs 0.5 everywhere (two scales)",

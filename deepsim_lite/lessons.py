@@ -176,6 +176,10 @@ def _stub(source: str, where: str) -> str:
     out, inside = [], None
     for line in source.splitlines(keepends=True):
         stripped = line.strip()
+        if stripped not in (BEGIN, END) and ("BEGIN SOLUTION" in stripped or "END SOLUTION" in stripped):
+            raise ValueError(f"{where}: {stripped!r} is not a solution marker; write exactly {BEGIN!r} / {END!r}")
+        if stripped == "# NBVAL_CHECK_OUTPUT":  # the test suite's marker: not for students
+            continue
         if stripped == BEGIN:
             if inside is not None:
                 raise ValueError(f"{where}: a second {BEGIN!r} before {END!r}")
@@ -222,7 +226,11 @@ def build_student(source: str | os.PathLike, out: str | os.PathLike) -> list[str
     books = sorted(src.glob("[0-9][0-9]_*.ipynb"))
     if not books:
         raise ValueError(f"no lesson notebooks (NN_name.ipynb) in {src}; give the folder of the lessons")
+    if dst.resolve() == src.resolve():
+        raise ValueError(f"the student build would overwrite the lessons in {src}; give another --out")
     dst.mkdir(parents=True, exist_ok=True)
+    for old in dst.glob("[0-9][0-9]_*.ipynb"):  # a lesson renamed or removed since the last build
+        old.unlink()
     for book in books:
         nb = student_notebook(json.loads(book.read_text()), book.name)
         write_text(dst / book.name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
@@ -234,21 +242,24 @@ def hosted_setup() -> list[str]:
 
     * In Colab: turns on Colab's custom widget manager, which third-party widgets (the editor's canvas)
       need to render (``google.colab.output.enable_custom_widget_manager()``).
-    * With a CUDA GPU and no ``DEEPSIM_MODE`` set: picks the GPU preset for the lessons (``full``); set
-      ``DEEPSIM_MODE=lesson`` first to keep the quick CPU-sized one.
+    * In Colab with a CUDA GPU and no ``DEEPSIM_MODE`` set: picks the GPU preset for the lessons (``full``);
+      set ``DEEPSIM_MODE=lesson`` first to keep the quick CPU-sized one. Only on a hosted runtime: a
+      workstation keeps the mode its model cache was prepared for.
     """
     import importlib.util
     import sys
 
     done = []
-    if "google.colab" in sys.modules or importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
+    colab = "google.colab" in sys.modules or bool(importlib.util.find_spec("google")
+                                                   and importlib.util.find_spec("google.colab"))
+    if colab:
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()
         done.append("Colab: custom widget manager on (the editor's canvas needs it)")
     import torch
 
-    if "DEEPSIM_MODE" not in os.environ and torch.cuda.is_available():
+    if colab and "DEEPSIM_MODE" not in os.environ and torch.cuda.is_available():
         os.environ["DEEPSIM_MODE"] = "full"
         done.append(f"CUDA GPU ({torch.cuda.get_device_name(0)}): lessons use the paper preset (DEEPSIM_MODE=full; "
                     "set DEEPSIM_MODE=lesson before this cell for the quick one)")

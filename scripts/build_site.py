@@ -2,8 +2,10 @@
 
     python scripts/build_site.py --out site      # what `make site` runs; site/ is not committed
 
-The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py`` and ``index.md``, a copy of
-``notebooks/``, and a link to ``benchmarks/`` (lesson 06 reads its table from ``../benchmarks``). Every lesson is
+The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py`` and ``index.md``, the lessons as
+students see them (instructor notes dropped; solution cells and the hosted-notebook setup cell run but are not
+shown: myst-nb's ``remove-cell`` tag), and a link to ``benchmarks/`` (lesson 06 reads its table from
+``../benchmarks``). Every lesson is
 executed at build time in the current ``DEEPSIM_MODE`` (lesson by default) with the model cache, so a warm cache
 trains nothing; a lesson that raises fails the build with its traceback.
 """
@@ -11,6 +13,7 @@ trains nothing; a lesson that raises fails the build with its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +23,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def site_notebook(nb: dict) -> dict:
+    """A lesson for the site: instructor cells dropped; solutions and the hosted-notebook setup hidden (still run)."""
+    cells = []
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "instructor" in tags:
+            continue
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and ("### BEGIN SOLUTION" in source or "DEEPSIM_SOURCE = " in source):
+            cell = {**cell, "metadata": {**cell.get("metadata", {}), "tags": [*tags, "remove-cell"]}}
+        cells.append(cell)
+    return {**nb, "cells": cells}
+
+
 def assemble(src: Path) -> None:
     if src.exists():
         shutil.rmtree(src)
@@ -27,7 +44,8 @@ def assemble(src: Path) -> None:
     for name in ("conf.py", "index.md"):
         shutil.copy(ROOT / "docs" / "site" / name, src / name)
     for book in sorted((ROOT / "notebooks").glob("0*.ipynb")):
-        shutil.copy(book, src / "notebooks" / book.name)
+        nb = json.loads(book.read_text())
+        (src / "notebooks" / book.name).write_text(json.dumps(site_notebook(nb), indent=1, ensure_ascii=False))
     (src / "benchmarks").symlink_to(ROOT / "benchmarks", target_is_directory=True)
 
 
@@ -39,13 +57,18 @@ def main() -> int:
     assemble(src)
     env = dict(os.environ)
     env.setdefault("DEEPSIM_MODE", "lesson")
+    html = ROOT / "build" / "site_html"  # myst-nb writes its jupyter_execute/ beside the output: keep both in build/
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-d", str(src / "_doctrees"),
-           str(src), args.out]
+           str(src), str(html)]
     done = subprocess.run(cmd, env=env)
     if done.returncode:
         print(f"build_site: sphinx-build failed ({done.returncode}); the log above says which lesson", file=sys.stderr)
         return done.returncode
-    print(f"course site written to {args.out}/index.html")
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(html, out)
+    print(f"course site written to {out}/index.html")
     return 0
 
 

@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # per checked exercise: answers that are right (any machine, any seed) and planted wrong ones
 CASES = {
-    "01.1": ([4.0, 3.9, np.float64(4.3), torch.tensor(4.0)], [1.0, 0.25, 16.0, -4.0]),
+    "01.1": ([4.0, 3.9, np.float64(4.1), torch.tensor(4.0)], [1.0, 0.25, 16.0, -4.0, 4.5, True, "4"]),
     "01.3": ([2.0, 1.95, 2.1], [1.0, 0.5, 3.0, -2.0]),
-    "01.4": ([1, 5, 12.0], [0, -1, 2.5]),
-    "02.6": ([1.0, torch.tensor(1.00001)], [0.5, 0.25, 2.0, 0.0]),
-    "05.2": ([[148.7, 140.2, 131.0, 129.2], (10, 9, 9.5), np.array([3.0, 2.0, 1.0])],
-             [[129.2, 148.7, 131.0], [5.0, 5.0, 5.0], [1.0, 2.0], [3.0, -1.0, 2.0], 3.0]),
+    "01.4": ([(1, 0), [5, 0], (12.0, 0.0)], [(0, 0), (3, 1), (-1, 0), (2.5, 0), 3, (True, 0)]),
+    "02.6": ([1.0, torch.tensor(1.00001)], [0.5, 0.25, 2.0, 0.0, True]),
+    "05.2": ([[148.7, 140.2, 131.0, 129.2], (10, 9, 9.5), np.array([3.0, 2.0, 1.0]), {0: 3.0, 10: 1.0, 5: 2.0}],
+             [[129.2, 148.7, 131.0], [5.0, 5.0, 5.0], [1.0, 2.0], [3.0, -1.0, 2.0], 3.0, {5: 2.0, 10: 1.0, 20: 0.5}]),
 }
 
 
@@ -46,7 +46,7 @@ def test_checks_accept_right_answers_and_reject_the_stub_and_wrong_ones(key, cap
         check.ex("99.9", 1)
 
 
-@pytest.mark.parametrize("key, value", [("01.1", "4"), ("01.3", "2")])
+@pytest.mark.parametrize("key, value", [("01.1", "4"), ("01.3", "2"), ("02.6", "1.0"), ("02.6", "0.25")])
 def test_hints_never_state_the_expected_value(key, value):
     import re
 
@@ -77,10 +77,17 @@ def test_student_notebook_stubs_solutions_drops_instructor_cells_and_clears_outp
     broken = dict(solution, source=["### BEGIN SOLUTION\n", "y = 2\n"])
     with pytest.raises(ValueError, match="cell 0: '### BEGIN SOLUTION' without '### END SOLUTION'"):
         lessons.student_notebook(_nb(broken), "x.ipynb")
+    typo = dict(solution, source=["#### BEGIN SOLUTION\n", "y = 2\n", "### END SOLUTION\n"])
+    with pytest.raises(ValueError, match="is not a solution marker"):
+        lessons.student_notebook(_nb(typo), "x.ipynb")
+    checked = dict(solution, source=["# NBVAL_CHECK_OUTPUT\n", "### BEGIN SOLUTION\n", "y = 2\n", "### END SOLUTION\n"])
+    assert "NBVAL" not in "".join(lessons.student_notebook(_nb(checked))["cells"][0]["source"])
 
 
 def test_student_build_of_the_lessons(tmp_path, capsys):
+    (tmp_path / "09_old_lesson.ipynb").write_text("{}")  # from an earlier build: removed
     assert cli.main(["lessons", "student", "--notebooks", str(ROOT / "notebooks"), "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "09_old_lesson.ipynb").exists()
     assert "wrote 6 student notebooks" in capsys.readouterr().out
     for book in sorted(tmp_path.glob("*.ipynb")):
         nb = json.loads(book.read_text())
@@ -91,3 +98,4 @@ def test_student_build_of_the_lessons(tmp_path, capsys):
                   if c["cell_type"] == "code")
     assert one.count("raise NotImplementedError") == 3 and one.count("check.ex(") == 3
     assert cli.main(["lessons", "student", "--notebooks", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert cli.main(["lessons", "student", "--notebooks", str(tmp_path), "--out", str(tmp_path)]) == 2  # overwrite

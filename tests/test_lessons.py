@@ -54,6 +54,8 @@ def test_hosted_setup_turns_on_colabs_widget_manager_and_the_gpu_preset_only_whe
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert ds.lessons.hosted_setup() == [] and capsys.readouterr().out == ""  # a laptop: nothing happens
     assert ds.lesson_config().mode == "lesson"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert ds.lessons.hosted_setup() == [] and ds.lesson_config().mode == "lesson"  # a GPU workstation keeps its mode
 
     calls = []
     colab = types.ModuleType("google.colab")

@@ -1,0 +1,21 @@
+"""Sphinx configuration of the course site (`make site`; scripts/build_site.py copies this next to the lessons).
+
+Sphinx + myst-nb + the book theme (what Jupyter Book 1 is built on), chosen over Jupyter Book 2 (mystmd)
+because it is pure Python: it installs from PyPI into the project's venv and needs no Node.js toolchain.
+myst-nb executes every lesson at build time, in lesson mode, with the model cache: a class's warm cache
+(`deepsim-lite lessons prepare`) means nothing trains. A lesson that raises fails the build.
+"""
+
+project = "deepsim-lite lessons"
+author = "deepsim-lite contributors"
+extensions = ["myst_nb"]
+html_theme = "sphinx_book_theme"
+html_title = "deepsim-lite: DeepSIM, one image at a time"
+html_theme_options = {"show_navbar_depth": 1, "use_download_button": True}
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "benchmarks"]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+nb_execution_mode = "force"
+nb_execution_timeout = 3600  # per cell: a cold cache trains a lesson model (about 70 s on 2 CPU cores)
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
