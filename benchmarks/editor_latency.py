@@ -99,10 +99,21 @@ _GENERATE_PROBE = """(root) => new Promise((resolve) => {
 })"""
 
 
+def _browser_harness():
+    """tests/_browser.py, the browser harness the editor's test uses (one copy of it)."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import _browser
+
+    return _browser
+
+
 def browser(sample: str, size: int, repeats: int) -> dict:
     """Stroke and Generate latencies as a user meets them, in JupyterLab in Chromium."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from _browser import chromium_page, jupyter_lab, open_notebook, run_cell, stroke_latencies
+    b = _browser_harness()
+    chromium_page, jupyter_lab, open_notebook, run_cell = b.chromium_page, b.jupyter_lab, b.open_notebook, b.run_cell
+    stroke_latencies = b.stroke_latencies
 
     cells = [{"cell_type": "code", "metadata": {}, "source": src.format(sample=sample, size=size), "outputs": [],
               "execution_count": None} for src in _NOTEBOOK_CELLS]
@@ -168,10 +179,7 @@ def main() -> None:
     print(f"regenerate: lesson is {ratio:.1f}x faster than the paper architecture at {h}x{w}")
     seen = None
     if args.browser is not False:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from _browser import why_no_browser
-
-        why = why_no_browser()
+        why = _browser_harness().why_no_browser()
         if why is None:
             seen = browser(args.sample, args.size, max(3, args.repeats // 4))
             print(f"in Chromium: stroke pixels {seen['stroke_idle_ms']:.1f} ms after the pointer (idle kernel), "

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a source tree: the lessons' markers come from the package itself
+from deepsim_lite.lessons import BEGIN, INSTRUCTOR_TAG  # noqa: E402
 
 
 def site_notebook(nb: dict) -> dict:
@@ -28,10 +30,10 @@ def site_notebook(nb: dict) -> dict:
     cells = []
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "instructor" in tags:
+        if INSTRUCTOR_TAG in tags:
             continue
         source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and ("### BEGIN SOLUTION" in source or "DEEPSIM_SOURCE = " in source):
+        if cell["cell_type"] == "code" and (BEGIN in source or "DEEPSIM_SOURCE = " in source):
             cell = {**cell, "metadata": {**cell.get("metadata", {}), "tags": [*tags, "remove-cell"]}}
         cells.append(cell)
     return {**nb, "cells": cells}
