@@ -7,6 +7,7 @@ an interrupted training run (Ctrl-C) saves its checkpoint, says how to resume an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -24,7 +25,7 @@ from .extract import make_primitive
 from .features import BACKBONES
 from .lessons import MODES, build_student, lesson_config, lesson_models, prepare
 from .model import load_model
-from .train import TrainResult, fit, resume
+from .train import RunFinishedError, TrainResult, fit, resume
 
 # The README demo: lift the cat's nose by 6 pixels (the paper's Fig. 1 "raising the nose"),
 # on the lesson-size super-primitive of `chelsea`. `deepsim-lite primitives` writes this file.
@@ -76,37 +77,51 @@ _RESUME_HONOURS = ("--out", "--device", "--quiet")
 def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.resume:
-        given = [opt for opt, dest in (("IMAGE", "image"), ("--primitive", "primitive"), ("--primitive-file",
+        given = [opt for opt, dest in (("IMAGE", "images"), ("--primitive", "primitive"), ("--primitive-file",
                  "primitive_file"), ("--preset", "preset"), ("--augmentation", "augmentation"), ("--iterations",
-                 "iterations"), ("--max-side", "max_side"), ("--seed", "seed")) if getattr(args, dest) is not None]
+                 "iterations"), ("--max-side", "max_side"), ("--seed", "seed"), ("--init-from", "init_from"),
+                 ("--segmentation", "segmentation")) if getattr(args, dest)]
         if given:
             raise ValueError(f"--resume continues the run as it was configured and honours only "
                              f"{', '.join(_RESUME_HONOURS)}; drop {', '.join(given)}")
-        result = resume(out, progress=not args.quiet, preview="files", device=args.device)
+        try:
+            result = resume(out, progress=not args.quiet, preview="files", device=args.device)
+        except RunFinishedError as done:
+            print(f"deepsim-lite: {done}")
+            return 0
     else:
-        if args.image is None:
-            raise ValueError("train needs an IMAGE (or --resume with --out RUN_DIR)")
-        config, prim = _train_config(args)
+        if not args.images:
+            raise ValueError("train needs an IMAGE (or several of one scene, or --resume with --out RUN_DIR)")
+        config, prims = _train_config(args)
         if (out / "checkpoints" / "last.pt").exists():
             raise ValueError(f"{out} already holds a run; use --resume to continue it or pick another --out")
-        pair = data.load_pair(args.image, prim, config.primitive_kind, config.multiple, config.max_side,
-                              config.n_segments, config.seed, name=Path(args.image).stem)
-        result = fit(pair, config, out, progress=not args.quiet, preview="files")
+        pairs = data.load_pairs(args.images, prims, config.primitive_kind, config.multiple, config.max_side,
+                                config.n_segments, config.seed, args.segmentation or "kmeans")
+        result = fit(pairs, config, out, progress=not args.quiet, preview="files", init_from=args.init_from)
     return _report_training(result, out)
 
 
 def _train_config(args: argparse.Namespace):
-    overrides = {"augmentation": args.augmentation or "tps", "seed": 0 if args.seed is None else args.seed}
-    for name in ("iterations", "max_side", "device"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    kind, prim = args.primitive or "auto", None
+    overrides = {name: getattr(args, name) for name in ("augmentation", "seed", "iterations", "max_side", "device")
+                 if getattr(args, name) is not None}
+    kind, prims = args.primitive or "auto", None
     if args.primitive_file:
-        prim = data.load_primitive(args.primitive_file, None if kind == "auto" else kind)
-        kind = prim.kind
-    elif kind == "auto":
-        kind = "seg_edges"
-    return TrainConfig.preset(args.preset or "lesson", primitive_kind=kind, **overrides), prim
+        if len(args.primitive_file) != len(args.images):
+            raise ValueError(f"{len(args.images)} images but {len(args.primitive_file)} --primitive-file; give one "
+                             "primitive per image, in the same order")
+        prims = [data.load_primitive(f, None if kind == "auto" else kind) for f in args.primitive_file]
+        kinds = {p.kind for p in prims}
+        if len(kinds) > 1:
+            raise ValueError(f"the primitive files hold different kinds ({', '.join(sorted(kinds))}); give one kind")
+        kind = prims[0].kind
+    if args.init_from:  # fine-tuning: the source's configuration (its networks), with what the command line sets
+        if args.preset:
+            raise ValueError("--init-from fine-tunes with the source model's configuration; drop --preset (use "
+                             "--iterations for a shorter schedule)")
+        source = load_model(args.init_from).config
+        return dataclasses.replace(source, **({} if kind == "auto" else {"primitive_kind": kind}), **overrides), prims
+    return TrainConfig.preset(args.preset or "lesson", primitive_kind="seg_edges" if kind == "auto" else kind,
+                              **{"augmentation": "tps", "seed": 0, **overrides}), prims
 
 
 def _report_training(result: TrainResult, out: Path) -> int:
@@ -302,9 +317,14 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     positive, non_negative = _int_at_least(1), _int_at_least(0)
 
     p = sub.add_parser("train", help="train a generator on one image and its primitive")
-    p.add_argument("image", nargs="?", help="training image (PNG/JPEG)")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="training image (PNG/JPEG); several images of one "
+                   "scene (frames, photos of one object, one size) train one model together")
     p.add_argument("--primitive", help="edges | seg | seg_edges (default: seg_edges, or the kind of --primitive-file)")
-    p.add_argument("--primitive-file", help="primitive PNG instead of extracting one from the image")
+    p.add_argument("--primitive-file", nargs="+", help="primitive PNG(s) instead of extracting them, one per IMAGE")
+    p.add_argument("--segmentation", choices=["kmeans", "flow"], help="several images: how the first image's "
+                   "segmentation labels the others: kmeans (by colour; default) | flow (frames of a video)")
+    p.add_argument("--init-from", help="fine-tune: start from this model.pt, checkpoint or run directory (its "
+                   "networks; the preset sets the schedule)")
     p.add_argument("--preset", help="lesson (CPU, ~90 s; default) | laptop (CPU, ~15 min) | paper (GPU, 16k steps)")
     p.add_argument("--augmentation", help="tps (default) | crop_flip | none")
     p.add_argument("--iterations", type=positive, help="override the preset's iteration count")

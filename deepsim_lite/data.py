@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from ._image import check_image, check_size, from_uint8, to_uint8
 from ._io import atomic_write_bytes, write_png
-from .extract import make_primitive
+from .extract import extract_primitives, make_primitive
 from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, labels_from_levels
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "fit_size",
     "resize_pair",
     "load_pair",
+    "load_pairs",
     "load_sample",
     "sample_region",
 ]
@@ -351,29 +352,15 @@ def resize_pair(
     return out_img, out_prim
 
 
-def load_pair(
+def _sized(
     image: str | os.PathLike | torch.Tensor,
-    primitive: str | os.PathLike | Primitive | None = None,
-    kind: str = "seg_edges",
-    multiple: int = 16,
-    max_side: int | None = None,
-    n_segments: int = 8,
-    seed: int = 0,
-    name: str = "",
-) -> Pair:
-    """Load and validate an image + primitive pair, sized for a network with ``multiple`` = 2^k.
-
-    Args:
-        image: a path or a ``(3, H, W)`` tensor in [-1, 1].
-        primitive: a PNG path, a :class:`Primitive`, or None to extract ``kind`` from the image
-            (after resizing, so edges are one pixel wide at the training size).
-        kind: primitive kind when it is extracted or read from a file.
-        multiple: both sides are rounded to a multiple of this (16 for 4 downsamplings).
-        max_side: optionally scale the image down so its longer side is at most this (None: at most
-            ``MAX_TRAIN_SIDE`` = 1024, so a huge photo cannot exhaust memory).
-
-    A resize is announced with a :class:`SizeAdjustedWarning` stating old and new sizes.
-    """
+    primitive: str | os.PathLike | Primitive | None,
+    kind: str,
+    multiple: int,
+    max_side: int | None,
+    name: str,
+) -> tuple[torch.Tensor, Primitive | None]:
+    """Read an image (and its primitive, if given) and size both for a network with ``multiple`` = 2^k."""
     img = load_image(image) if isinstance(image, (str, os.PathLike)) else check_image(image)
     prim = None
     if primitive is not None:
@@ -400,12 +387,81 @@ def load_pair(
             f"resized {name or 'image'} from {img.shape[-2]}x{img.shape[-1]} to {size[0]}x{size[1]} (HxW): "
             f"sides must be multiples of {multiple}" + (f" and at most {max_side}" if max_side else ""),
             SizeAdjustedWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         img, prim = resize_pair(img, prim, size)
+    return img, prim
+
+
+def load_pair(
+    image: str | os.PathLike | torch.Tensor,
+    primitive: str | os.PathLike | Primitive | None = None,
+    kind: str = "seg_edges",
+    multiple: int = 16,
+    max_side: int | None = None,
+    n_segments: int = 8,
+    seed: int = 0,
+    name: str = "",
+) -> Pair:
+    """Load and validate an image + primitive pair, sized for a network with ``multiple`` = 2^k.
+
+    Args:
+        image: a path or a ``(3, H, W)`` tensor in [-1, 1].
+        primitive: a PNG path, a :class:`Primitive`, or None to extract ``kind`` from the image
+            (after resizing, so edges are one pixel wide at the training size).
+        kind: primitive kind when it is extracted or read from a file.
+        multiple: both sides are rounded to a multiple of this (16 for 4 downsamplings).
+        max_side: optionally scale the image down so its longer side is at most this (None: at most
+            ``MAX_TRAIN_SIDE`` = 1024, so a huge photo cannot exhaust memory).
+
+    A resize is announced with a :class:`SizeAdjustedWarning` stating old and new sizes.
+    """
+    img, prim = _sized(image, primitive, kind, multiple, max_side, name)
     if prim is None:
         prim = make_primitive(img, kind, n_segments=n_segments, seed=seed)
     return Pair(img, prim, name)
+
+
+def load_pairs(
+    images: list[str | os.PathLike | torch.Tensor],
+    primitives: list[str | os.PathLike | Primitive] | None = None,
+    kind: str = "seg_edges",
+    multiple: int = 16,
+    max_side: int | None = None,
+    n_segments: int = 8,
+    seed: int = 0,
+    segmentation: str = "kmeans",
+    names: list[str] | None = None,
+) -> list[Pair]:
+    """Several pairs of one scene (frames of a clip, photos of one object) for one training run.
+
+    Each is loaded as :func:`load_pair` does; they must come out the same size. Extracted primitives share
+    ONE segmentation, fitted on the first image (label k is one region in every pair):
+    ``segmentation="kmeans"`` labels each image by colour, ``"flow"`` carries the first image's labels by
+    optical flow (frames of a video; see :func:`~deepsim_lite.extract.extract_primitives`).
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("load_pairs needs at least one image")
+    if primitives is not None and len(primitives) != len(images):
+        raise ValueError(f"{len(images)} images but {len(primitives)} primitives; give one primitive per image")
+    names = names or [Path(p).stem if isinstance(p, (str, os.PathLike)) else f"pair{i}" for i, p in enumerate(images)]
+    sized = [_sized(im, None if primitives is None else primitives[i], kind, multiple, max_side, names[i])
+             for i, im in enumerate(images)]
+    sizes = [tuple(img.shape[-2:]) for img, _ in sized]
+    if len(set(sizes)) > 1:
+        listed = ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in zip(names, sizes, strict=True))
+        raise ValueError(f"the images come out at different sizes ({listed}); the pairs of one run need one size: "
+                         "crop or resize them alike")
+    if primitives is None:
+        prims = extract_primitives([img for img, _ in sized], kind, fit_on=0, n_segments=n_segments, seed=seed,
+                                   segmentation=segmentation)
+    else:
+        prims = [p for _, p in sized]
+        counts = {p.n_labels for p in prims}
+        if len(counts) > 1:  # files of one segmentation: give them the largest label count
+            prims = [p.replace(n_labels=max(counts)) for p in prims]
+    return [Pair(img, prim, name) for (img, _), prim, name in zip(sized, prims, names, strict=True)]
 
 
 def load_sample(

@@ -8,6 +8,10 @@ step: G on LSGAN + feature matching + reconstruction loss, then D on LSGAN. Adam
 16,000 iterations, learning rate constant for the first half then linearly to 0 (pix2pixHD
 defaults kept by the paper).
 
+Several pairs of one scene (frames of a clip, photos of one object, all the same size and with one
+segmentation): each step first draws which pair, then its warp. ``init_from`` starts from a trained
+model's G (and D, from a training checkpoint) instead of from scratch: fine-tuning on a neighbouring frame.
+
 A run directory (:mod:`~deepsim_lite.rundir`) holds ``config.json``, ``metrics.jsonl``, ``samples/`` and
 ``checkpoints/last.pt`` (the whole training state, written atomically); :func:`resume` continues it exactly.
 
@@ -30,6 +34,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +58,18 @@ from .nets import MultiscaleDiscriminator, count_parameters, init_weights
 from .primitives import Primitive, decode, encode
 from .viz import make_grid
 
-__all__ = ["TrainResult", "Trainer", "fit", "resume", "NonFiniteLossError"]
+__all__ = ["TrainResult", "Trainer", "fit", "resume", "NonFiniteLossError", "RunFinishedError"]
 
 
 class NonFiniteLossError(ValueError):
     """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
+
+
+class RunFinishedError(ValueError):
+    """:func:`resume` was asked to continue a run that already reached its last step."""
+
+# Architecture fields a model must share with a config to start a run from its weights (``init_from``).
+_ARCHITECTURE = ("ngf", "n_downsample", "n_blocks", "ndf", "n_layers_d", "num_d")
 
 
 @dataclass
@@ -114,16 +126,19 @@ def _deferred_interrupt():
 
 
 class Trainer:
-    """Trains one DeepSIM generator on one pair. ``fit()`` runs (or continues) it; see :func:`fit`.
+    """Trains one DeepSIM generator on one pair, or several pairs of one scene. ``fit()`` runs (or
+    continues) it; see :func:`fit`.
 
     Building a trainer leaves the caller's random state alone: networks are initialised under a
-    forked RNG seeded with ``config.seed``, warps come from the trainer's own generator.
+    forked RNG seeded with ``config.seed``, warps (and which pair each step uses) come from the
+    trainer's own generator. With one pair the warp stream is exactly that of earlier versions.
     """
 
-    def __init__(self, pair: Pair, config: TrainConfig, run_dir: str | os.PathLike | None = None) -> None:
-        self._check_pair(pair, config)
+    def __init__(self, pairs: Pair | Sequence[Pair], config: TrainConfig, run_dir: str | os.PathLike | None = None,
+                 init_from: DeepSIMModel | str | os.PathLike | None = None, reset_optimiser: bool = True) -> None:
+        self.pairs = self._check_pairs(pairs, config)
         self.config = config
-        self.pair = pair
+        self.pair = self.pairs[0]  # previews and the model's metadata use the first pair
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.device = select_device(config.device)
         cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -133,11 +148,12 @@ class Trainer:
             warnings.warn(why_not, UserWarning, stacklevel=2)
         self._build_networks()
         self._build_optimisers()
+        self.init_from = self._load_init(init_from, reset_optimiser) if init_from is not None else None
         self.rec_loss, self.perceptual, self.rec_weight = self._reconstruction_loss()
         self.G_step, self.D_step = self._maybe_compile()
         self.aug_gen = torch.Generator().manual_seed(config.seed + 1)
-        self.cond = encode(pair.primitive, self.device)[None]  # (1, C_p, H, W)
-        self.real = pair.image.to(self.device)[None]  # (1, 3, H, W)
+        self.cond = torch.stack([encode(p.primitive, self.device) for p in self.pairs])  # (N, C_p, H, W)
+        self.real = torch.stack([p.image for p in self.pairs]).to(self.device)  # (N, 3, H, W)
         self.step = 0
         self.history: list[dict] = []
         self.previews: list[np.ndarray] = []
@@ -145,9 +161,15 @@ class Trainer:
 
     # -- set-up, one helper per concern
     @staticmethod
-    def _check_pair(pair: Pair, config: TrainConfig) -> None:
-        if not isinstance(pair, Pair):
-            raise ValueError(f"expected a Pair (image + primitive), got {type(pair).__name__}")
+    def _check_pairs(pairs: Pair | Sequence[Pair], config: TrainConfig) -> list[Pair]:
+        pairs = [pairs] if isinstance(pairs, Pair) else list(pairs) if isinstance(pairs, (list, tuple)) else pairs
+        if not isinstance(pairs, list) or not pairs:
+            raise ValueError(f"expected a Pair (image + primitive) or a non-empty list of them, got "
+                             f"{type(pairs).__name__}")
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, Pair):
+                raise ValueError(f"expected a Pair (image + primitive), got {type(pair).__name__} at position {i}")
+        pair = pairs[0]
         if pair.primitive.kind != config.primitive_kind:
             raise ValueError(f"pair has a {pair.primitive.kind!r} primitive but the config asks for "
                              f"{config.primitive_kind!r}")
@@ -155,6 +177,16 @@ class Trainer:
         if pair.size[0] % m or pair.size[1] % m or min(pair.size) < 2 * m:
             raise ValueError(f"pair is {pair.size[0]}x{pair.size[1]}; sides must be multiples of {m} and at least "
                              f"{2 * m} (load it with load_pair(..., multiple={m}))")
+        for i, other in enumerate(pairs[1:], 1):
+            p, q = pair.primitive, other.primitive
+            if other.size != pair.size:
+                raise ValueError(f"pair {i} is {other.size[0]}x{other.size[1]} but pair 0 is {pair.size[0]}x"
+                                 f"{pair.size[1]}; the pairs of one run must have one size (data.load_pairs does it)")
+            if (q.kind, q.n_labels) != (p.kind, p.n_labels):
+                raise ValueError(f"pair {i} has a {q.kind} primitive with {q.n_labels} labels but pair 0 a {p.kind} "
+                                 f"one with {p.n_labels}; label k must mean one region in every pair (one "
+                                 "segmentation for all: data.load_pairs or extract.extract_primitives)")
+        return pairs
 
     def _build_networks(self) -> None:
         c, c_p = self.config, self.pair.primitive.channels
@@ -174,6 +206,50 @@ class Trainer:
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **kw)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **kw)
 
+    def _load_init(self, source: DeepSIMModel | str | os.PathLike, reset_optimiser: bool) -> str:
+        """Copy a trained model's G (and D and, unless ``reset_optimiser``, both optimisers, from a training
+        checkpoint) into this run; -> a description of the source for config.json and the model's info."""
+        if isinstance(source, DeepSIMModel):
+            state = {"format": "model", "config": source.config.to_dict(), "n_labels": source.n_labels,
+                     "has_edges": source.has_edges, "G": source.generator.state_dict()}
+            what = f"model {source.info.get('name') or '(unnamed)'} at step {source.info.get('steps', '?')}"
+        else:
+            ckpt = Path(source) / "checkpoints" / "last.pt"  # a run directory: its checkpoint also holds D
+            source = ckpt if Path(source).is_dir() and ckpt.is_file() else source
+            raw = read_checkpoint(source)
+            if raw["format"] == CHECKPOINT_FORMAT:
+                pr = raw.get("pairs", [raw.get("pair", {})])[0]
+                state = {**raw, "n_labels": pr.get("n_labels"), "has_edges": pr.get("edges") is not None}
+            else:
+                state = {**raw, "G": raw.get("generator")}
+            what = f"{source} at step {raw.get('step', raw.get('info', {}).get('steps', '?'))}"
+        src = TrainConfig.from_dict(state["config"])
+        differ = [f"{k} {getattr(src, k)} (config: {getattr(self.config, k)})" for k in _ARCHITECTURE
+                  if getattr(src, k) != getattr(self.config, k)]
+        if differ:
+            raise ValueError(f"init_from {what} has another architecture: {', '.join(differ)}; fine-tune with its "
+                             "preset's networks (e.g. dataclasses.replace(model.config, iterations=...))")
+        p = self.pair.primitive
+        if (state["n_labels"], state["has_edges"]) != (p.n_labels, p.has_edges):
+            raise ValueError(f"init_from {what} reads {state['n_labels']} labels"
+                             f"{' + edges' if state['has_edges'] else ''}; the pairs have {p.n_labels} labels"
+                             f"{' + edges' if p.has_edges else ''}")
+        if "D" not in state and not reset_optimiser:
+            raise ValueError(f"init_from {what} is a trained model without optimiser state; keep "
+                             "reset_optimiser=True or start from its training checkpoint (checkpoints/last.pt)")
+        try:
+            self.G.load_state_dict(state["G"])
+            if "D" in state:
+                self.D.load_state_dict(state["D"])
+                if not reset_optimiser:
+                    self.opt_G.load_state_dict(state["opt_G"])
+                    self.opt_D.load_state_dict(state["opt_D"])
+        except KeyError as err:
+            raise ValueError(f"init_from {what} has no {err.args[0]!r} entry") from None
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise ValueError(f"init_from {what} does not fit this run ({str(err).splitlines()[0][:100]})") from None
+        return what
+
     def _reconstruction_loss(self) -> tuple[torch.nn.Module | None, str, float]:
         """(loss module or None, its label, its weight): VGG19 weighted by ``lambda_vgg``, or the pixel
         L1 that replaces it without weights, weighted by ``lambda_fallback_l1``."""
@@ -191,7 +267,11 @@ class Trainer:
     # -- one step of Eq. 5
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
-        real, cond = augment.augment_pair(self.real, self.cond, c.augmentation, batch=c.batch_size,
+        real, cond, batch = self.real, self.cond, c.batch_size
+        if len(self.pairs) > 1:  # which pair each warp transforms, drawn from the warp stream first
+            which = torch.randint(len(self.pairs), (c.batch_size,), generator=self.aug_gen).to(self.device)
+            real, cond, batch = real[which], cond[which], None
+        real, cond = augment.augment_pair(real, cond, c.augmentation, batch=batch,
                                           generator=self.aug_gen, omega=c.omega, crop=c.crop, padding=c.padding,
                                           flip=c.flip)
         return cond, real
@@ -344,6 +424,10 @@ class Trainer:
         gen = copy.deepcopy(self.G).eval()
         p = self.pair.primitive
         info = {"perceptual": self.perceptual, "steps": self.step, "name": self.pair.name}
+        if len(self.pairs) > 1:
+            info["pairs"] = [q.name for q in self.pairs]
+        if self.init_from is not None:
+            info["init_from"] = self.init_from
         return DeepSIMModel(gen, p.n_labels, p.has_edges, p.size, self.config, info)
 
     # -- run directory, checkpoints, previews
@@ -352,6 +436,7 @@ class Trainer:
         cfg = {"config": self.config.to_dict(), "perceptual": self.perceptual,
                "reconstruction": {"loss": self.perceptual, "weight": self.rec_weight if self.rec_loss else 0.0},
                "device": str(self.device), "amp_bf16": self.amp, "torch": torch.__version__, "pair": self.pair.name,
+               "pairs": [q.name for q in self.pairs], "init_from": self.init_from,
                "size": list(self.pair.size), "generator_params": count_parameters(self.G),
                "discriminator_params": count_parameters(self.D)}
         write_json(self.run_dir / "config.json", cfg)
@@ -360,7 +445,7 @@ class Trainer:
         """A fixed TPS warp of the training primitive (never a training sample: its own seed)."""
         g = torch.Generator().manual_seed(10_000 + self.config.seed)
         grid = augment.sample_grids("tps", 1, *self.pair.size, generator=g, device=self.device)
-        warped = augment.warp(self.cond, grid, "nearest", "reflection")
+        warped = augment.warp(self.cond[:1], grid, "nearest", "reflection")
         p = self.pair.primitive
         return decode(warped[0], p.n_labels, p.has_edges)
 
@@ -388,14 +473,14 @@ class Trainer:
 
     def checkpoint_state(self) -> dict:
         """The whole training state as tensors and plain types (safe to load with ``weights_only``)."""
-        prim = self.pair.primitive
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "step": self.step,
             "config": self.config.to_dict(),
-            "pair": {"image": self.pair.image.cpu(), "labels": prim.labels, "edges": prim.edges,
-                     "n_labels": prim.n_labels, "name": self.pair.name},
+            "pairs": [{"image": q.image.cpu(), "labels": q.primitive.labels, "edges": q.primitive.edges,
+                       "n_labels": q.primitive.n_labels, "name": q.name} for q in self.pairs],
+            "init_from": self.init_from,
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(),
@@ -425,12 +510,12 @@ class Trainer:
             config = TrainConfig.from_dict(state["config"])
             if device is not None:
                 config = dataclasses.replace(config, device=device)
-            pr = state["pair"]
-            pair = Pair(pr["image"], Primitive(pr["labels"], pr["edges"], pr["n_labels"]), pr["name"])
+            pairs = [Pair(pr["image"], Primitive(pr["labels"], pr["edges"], pr["n_labels"]), pr["name"])
+                     for pr in (state["pairs"] if "pairs" in state else [state["pair"]])]  # "pair": before 0.6
         except (KeyError, TypeError) as err:
             what = f"has no {err.args[0]!r} entry" if isinstance(err, KeyError) else f"is malformed ({err})"
             raise ValueError(f"{path}: the checkpoint {what}; it cannot be resumed") from None
-        trainer = cls(pair, config, run_dir)  # outside the try: its own errors (e.g. out of memory) say what they are
+        trainer = cls(pairs, config, run_dir)  # outside the try: its own errors (e.g. out of memory) say what they are
         try:
             trainer.G.load_state_dict(state["G"])
             trainer.D.load_state_dict(state["D"])
@@ -439,6 +524,7 @@ class Trainer:
             trainer.aug_gen.set_state(state["rng"]["aug"])
             trainer.step = int(state["step"])
             trainer.history = list(state["history"])
+            trainer.init_from = state.get("init_from")
         except KeyError as err:
             raise ValueError(f"{path}: the checkpoint has no {err.args[0]!r} entry; it cannot be resumed") from None
         except (RuntimeError, TypeError) as err:
@@ -447,16 +533,34 @@ class Trainer:
         return trainer
 
 
-def fit(pair: Pair, config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None,
-        progress: bool = True, preview: str = "auto", steps: int | None = None) -> TrainResult:
-    """Train a DeepSIM generator on one pair (see :class:`Trainer`). ``config`` defaults to the paper's."""
-    return Trainer(pair, config or TrainConfig(), run_dir).fit(steps, progress, preview)
+def fit(pairs: Pair | Sequence[Pair], config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None,
+        progress: bool = True, preview: str = "auto", steps: int | None = None,
+        init_from: DeepSIMModel | str | os.PathLike | None = None, reset_optimiser: bool = True) -> TrainResult:
+    """Train a DeepSIM generator (see :class:`Trainer`). ``config`` defaults to the paper's.
+
+    Args:
+        pairs: one :class:`Pair`, or several of one scene (same size, one segmentation): each step draws
+            one of them, then its warp.
+        init_from: fine-tune: start from this model's generator (a :class:`DeepSIMModel`, ``model.pt``, a
+            run directory or a training checkpoint; the last also gives the discriminator). It needs the
+            config's architecture; ``config.iterations`` is the new, usually shorter, schedule.
+        reset_optimiser: with ``init_from`` a training checkpoint, ``False`` also keeps its Adam moments.
+    """
+    return Trainer(pairs, config or TrainConfig(), run_dir, init_from, reset_optimiser).fit(steps, progress, preview)
 
 
 def resume(run_dir: str | os.PathLike, progress: bool = True, preview: str = "auto",
            steps: int | None = None, device: str | None = None) -> TrainResult:
-    """Continue an interrupted run from ``<run_dir>/checkpoints/last.pt``."""
+    """Continue an interrupted run from ``<run_dir>/checkpoints/last.pt``.
+
+    Raises :class:`RunFinishedError` when the run already reached its last step (nothing is trained).
+    """
     ckpt = Path(run_dir) / "checkpoints" / "last.pt"
     if not ckpt.exists():
         raise FileNotFoundError(f"{ckpt} does not exist; nothing to resume in {run_dir}")
-    return Trainer.from_checkpoint(ckpt, run_dir, device).fit(steps, progress, preview)
+    trainer = Trainer.from_checkpoint(ckpt, run_dir, device)
+    if trainer.step >= trainer.config.iterations:
+        raise RunFinishedError(f"the run in {run_dir} finished at step {trainer.step} of {trainer.config.iterations}; "
+                               f"nothing to resume: load it with load_model, or train it further with "
+                               f"fit(..., init_from={str(run_dir)!r})")
+    return trainer.fit(steps, progress, preview)

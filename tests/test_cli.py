@@ -75,9 +75,11 @@ def test_cli_train_then_generate_round_trip(tmp_path):
     assert r.returncode == 0, r.stderr
     out = ds.load_image(tmp_path / "o.png")
     assert out.shape == (3, *prim.size)
-    # resuming a finished run is a no-op that still reports
+    # resuming a finished run says so and trains nothing
+    before = (tmp_path / "run" / "model.pt").stat().st_mtime_ns
     r = _run("train", "--resume", "--out", str(tmp_path / "run"), "--quiet")
-    assert r.returncode == 0 and "trained 4 steps" in r.stdout
+    assert r.returncode == 0 and "finished at step 4 of 4; nothing to resume" in r.stdout, r.stdout + r.stderr
+    assert "trained" not in r.stdout and (tmp_path / "run" / "model.pt").stat().st_mtime_ns == before
     # the same --out again without --resume is refused
     r = _run("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "use --resume" in r.stderr
@@ -150,6 +152,8 @@ def test_demo_edit_file_is_reproducible():
                                                  "only --out, --device, --quiet; drop --iterations"),
     (["train", "--resume", "IMG", "--preset", "paper"], "drop IMAGE, --preset"),
     (["train"], "train needs an IMAGE"),
+    (["train", "IMG", "IMG", "--primitive-file", "p.png"], "2 images but 1 --primitive-file; give one primitive per"),
+    (["train", "IMG", "--init-from", "nowhere/model.pt"], "checkpoint nowhere/model.pt does not exist"),
 ])
 def test_bad_options_are_one_line(tmp_path, args, expected):
     r = _run(*[str(ds.sample_path("coffee")) if a == "IMG" else a for a in args], "--out", str(tmp_path / "o")) \
@@ -277,3 +281,22 @@ def test_lessons_list_names_every_model_and_bad_mode_is_one_line(tmp_path, monke
     assert all(line.endswith("| not cached") for line in lines) and "02 03 04 | the cat" in lines[0]
     bad = _run("lessons", "prepare", "--mode", "huge")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid choice: 'huge'" in bad.stderr
+
+
+def test_cli_trains_on_several_images_and_fine_tunes(tmp_path):
+    frames = [ds.data.data_dir() / "videos" / "carphone" / f"frame_{i:03d}.png" for i in (0, 15)]
+    r = _run("train", *frames, "--max-side", "32", "--iterations", "3", "--out", tmp_path / "two", "--quiet")
+    assert r.returncode == 0, r.stderr
+    model = ds.load_model(tmp_path / "two")
+    assert model.info["pairs"] == ["frame_000", "frame_015"]
+    _one_error_line(_run("train", frames[0], "--init-from", tmp_path / "two", "--preset", "paper", "--out",
+                         tmp_path / "x"), "--init-from fine-tunes with the source model's configuration; drop --preset")
+    r = _run("train", ds.data.data_dir() / "videos" / "carphone" / "frame_029.png", "--init-from", tmp_path / "two",
+             "--iterations", "2", "--out", tmp_path / "tuned", "--quiet")
+    assert r.returncode == 0 and "trained 2 steps" in r.stdout, r.stderr
+    tuned = ds.load_model(tmp_path / "tuned")
+    assert tuned.info["init_from"].endswith("last.pt at step 3") and tuned.size == model.size
+    assert tuned.config.ngf == model.config.ngf and tuned.config.iterations == 2
+    other = ds.sample_path("coffee")
+    _one_error_line(_run("train", frames[0], other, "--max-side", "32", "--out", tmp_path / "y"),
+                    "the images come out at different sizes (frame_000 28x32, coffee 20x32)")

@@ -12,7 +12,7 @@ import torch
 from conftest import TINY
 
 import deepsim_lite as ds
-from deepsim_lite import augment, metrics, train
+from deepsim_lite import augment, metrics, train, video
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -343,3 +343,158 @@ def test_the_paper_preset_builds_steps_and_round_trips_on_the_cpu(tmp_path):
     resumed = train.Trainer.from_checkpoint(tmp_path / "last.pt")
     assert resumed.step == 1 and all(torch.equal(a, b) for a, b in zip(t.G.parameters(), resumed.G.parameters(),
                                                                           strict=True))
+
+
+# -- several pairs of one scene (issue 20)
+@pytest.fixture(scope="module")
+def two_frames():
+    """Frames 0 and 15 of the carphone clip at 32x40, one segmentation carried by flow."""
+    frames = video.load_frames(video.clip_path("carphone"), 16)
+    cfg = dataclasses.replace(TINY, max_side=40)
+    pairs = video.clip_pairs([frames[0], frames[15]], "seg_edges", cfg, "carphone")
+    return pairs
+
+
+def test_several_pairs_each_step_draws_one_of_them(two_frames):
+    trainer = train.Trainer(two_frames, dataclasses.replace(TINY, augmentation="none", batch_size=2))
+    seen = []
+    for _ in range(30):
+        cond, real = trainer._batch()
+        for c, r in zip(cond, real, strict=True):
+            which = [i for i, p in enumerate(two_frames) if torch.allclose(r, p.image, atol=1e-4)]
+            assert len(which) == 1, "every training image is one of the pairs, unwarped under 'none'"
+            assert torch.allclose(c, ds.encode(two_frames[which[0]].primitive), atol=1e-4)  # with its own primitive
+            seen.append(which[0])
+    assert 15 <= seen.count(1) <= 45, f"pair 1 drawn {seen.count(1)} times of 60: not a fair draw"
+
+
+def test_one_pair_in_a_list_trains_as_the_pair_alone(small_pair):
+    cfg = dataclasses.replace(TINY, iterations=4)
+    a = train.fit(small_pair, cfg, progress=False).model.generator.state_dict()
+    b = train.fit([small_pair], cfg, progress=False).model.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_several_pairs_must_share_size_and_labels(two_frames, small_pair):
+    with pytest.raises(ValueError, match="pair 1 is 32x48 but pair 0 is 32x40; the pairs of one run must have one"):
+        train.Trainer([two_frames[0], small_pair], TINY)
+    fewer = ds.Pair(two_frames[1].image, two_frames[1].primitive.replace(n_labels=two_frames[1].primitive.n_labels
+                                                                         + 1))
+    with pytest.raises(ValueError, match="label k must mean one region in every pair"):
+        train.Trainer([two_frames[0], fewer], TINY)
+    with pytest.raises(ValueError, match="non-empty list"):
+        train.Trainer([], TINY)
+    with pytest.raises(ValueError, match="got str at position 1"):
+        train.Trainer([two_frames[0], "frame.png"], TINY)
+
+
+def test_several_pairs_checkpoint_round_trip_and_exact_resume(two_frames, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=6, log_every=2, checkpoint_every=2)
+    full = train.fit(two_frames, cfg, tmp_path / "full", progress=False)
+    train.fit(two_frames, cfg, tmp_path / "part", progress=False, steps=3)
+    again = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
+    assert [p.name for p in again.pairs] == ["carphone_f000", "carphone_f001"]
+    assert all(torch.equal(a.image, b.image) and a.primitive == b.primitive for a, b in zip(again.pairs, two_frames,
+                                                                                          strict=True))
+    resumed = train.resume(tmp_path / "part", progress=False)
+    a, b = full.model.generator.state_dict(), resumed.model.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.model.info["pairs"] == ["carphone_f000", "carphone_f001"]
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["pairs"] == ["carphone_f000", "carphone_f001"]
+
+
+def test_a_checkpoint_of_0_5_with_one_pair_entry_still_resumes(small_pair, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=4, checkpoint_every=2)
+    trainer = train.Trainer(small_pair, cfg, tmp_path)
+    trainer.fit(steps=2, progress=False)
+    state = trainer.checkpoint_state()
+    state["pair"] = state.pop("pairs")[0]  # the layout 0.5 wrote
+    del state["init_from"]
+    torch.save(ds.model.add_checksum(state), tmp_path / "checkpoints" / "last.pt")
+    resumed = train.resume(tmp_path, progress=False)
+    assert resumed.steps == 4 and torch.equal(resumed.model.generate(small_pair.primitive),
+                                              ds.load_model(tmp_path).generate(small_pair.primitive))
+
+
+# -- fine-tuning (init_from)
+@pytest.fixture(scope="module")
+def source_run(small_pair, tmp_path_factory):
+    run = tmp_path_factory.mktemp("source")
+    return train.fit(small_pair, dataclasses.replace(TINY, iterations=6, log_every=2), run, progress=False), run
+
+
+def test_init_from_a_model_starts_from_its_generator(small_pair, source_run):
+    result, _ = source_run
+    trainer = train.Trainer(small_pair, dataclasses.replace(TINY, iterations=3), init_from=result.model)
+    assert trainer.step == 0
+    assert torch.equal(trainer.model().generate(small_pair.primitive), result.model.generate(small_pair.primitive))
+    fresh_d = train.Trainer(small_pair, TINY).D.state_dict()
+    assert all(torch.equal(v, fresh_d[k]) for k, v in trainer.D.state_dict().items()), "a model carries no D"
+    assert trainer.model().info["init_from"].startswith("model chelsea at step 6")
+
+
+def test_init_from_a_run_takes_g_d_and_optionally_the_optimisers(small_pair, source_run, tmp_path):
+    _, run = source_run
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    fresh = train.Trainer(small_pair, dataclasses.replace(TINY, iterations=3), init_from=run)
+    assert all(torch.equal(v, state["D"][k]) for k, v in fresh.D.state_dict().items())
+    assert fresh.opt_G.state_dict()["state"] == {}, "a fresh optimiser by default"
+    kept = train.Trainer(small_pair, dataclasses.replace(TINY, iterations=3), init_from=run, reset_optimiser=False)
+    moments = kept.opt_G.state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(moments, state["opt_G"]["state"][0]["exp_avg"])
+    result = train.fit(small_pair, dataclasses.replace(TINY, iterations=3, log_every=1), tmp_path, progress=False,
+                       init_from=run)
+    assert [r["step"] for r in result.history] == [1, 2, 3] and result.history[0]["lr"] == TINY.lr
+    assert json.loads((tmp_path / "config.json").read_text())["init_from"].endswith("last.pt at step 6")
+
+
+def test_init_from_refuses_what_does_not_fit(small_pair, source_run):
+    result, run = source_run
+    with pytest.raises(ValueError, match=r"another architecture: ngf 12 \(config: 16\)"):
+        train.Trainer(small_pair, dataclasses.replace(TINY, ngf=16), init_from=result.model)
+    edges = ds.load_sample("chelsea", "edges", max_side=48, multiple=4)
+    with pytest.raises(ValueError, match="reads 8 labels \\+ edges; the pairs have 0 labels \\+ edges"):
+        train.Trainer(edges, dataclasses.replace(TINY, primitive_kind="edges"), init_from=result.model)
+    with pytest.raises(ValueError, match="without optimiser state"):
+        train.Trainer(small_pair, TINY, init_from=run / "model.pt", reset_optimiser=False)
+
+
+# -- resume restores everything (issue 20)
+def test_resume_keeps_the_lr_schedule_the_warp_stream_and_the_cadence(small_pair, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=10, log_every=1, checkpoint_every=4, preview_every=3, decay_start=0.3)
+    full = train.Trainer(small_pair, cfg, tmp_path / "full")
+    full.fit(progress=False, preview="files")
+    part = train.Trainer(small_pair, cfg, tmp_path / "part")
+    part.fit(steps=5, progress=False, preview="files")  # stops between checkpoints (4, 8) and previews (3, 6, 9)
+    saved = []
+    real_save = train.Trainer.save_checkpoint
+
+    def record(self, path=None):
+        saved.append(self.step)
+        return real_save(self, path)
+
+    train.Trainer.save_checkpoint = record
+    try:
+        again = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt", tmp_path / "part")
+        ref = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
+        assert torch.equal(again._batch()[0], ref._batch()[0]), "warp stream restored"
+        again = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt", tmp_path / "part")
+        again.fit(progress=False, preview="files")
+    finally:
+        train.Trainer.save_checkpoint = real_save
+    assert saved == [8, 10], "checkpoints keep the cadence of the run, not of the restart"
+    assert [r["lr"] for r in again.history] == pytest.approx([r["lr"] for r in full.history])
+    assert [r["lr"] for r in again.history][5] < cfg.lr, "the decay had started before the interruption"
+    assert sorted(p.name for p in (tmp_path / "part" / "samples").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == \
+        ["step_000003.png", "step_000006.png", "step_000009.png"]
+    assert torch.equal(again.aug_gen.get_state(), full.aug_gen.get_state()), "the same number of warps was drawn"
+
+
+def test_resuming_a_finished_run_says_so_and_trains_nothing(small_pair, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=2)
+    train.fit(small_pair, cfg, tmp_path, progress=False)
+    before = (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns
+    with pytest.raises(train.RunFinishedError, match="finished at step 2 of 2; nothing to resume"):
+        train.resume(tmp_path, progress=False)
+    assert (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns == before
