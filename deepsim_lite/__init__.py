@@ -6,10 +6,11 @@ generalise by thin-plate-spline warps of that single pair. Start with ``notebook
 The way from photo to edited photo, one module each: :mod:`data` (load a pair), :mod:`extract`
 (primitives from photos), :mod:`primitives` (the Primitive type), :mod:`tps` and :mod:`augment`
 (warps), :mod:`config` (TrainConfig), :mod:`train` (fit), :mod:`model` (generate, save, load),
-:mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing).
+:mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing), :mod:`drawn` (primitives
+drawn in another program).
 """
 
-from . import augment, edits, extract, heldout, nets, tps, viz
+from . import augment, drawn, edits, extract, heldout, nets, tps, viz
 from ._version import __version__
 from .augment import CropFlip, augment_pair
 from .cache import cache_dir, cached_model
@@ -30,6 +31,7 @@ from .data import (
     save_image,
     save_primitive,
 )
+from .drawn import conform
 from .extract import (
     KMeansSegmenter,
     canny_edges,
@@ -64,7 +66,9 @@ __all__ = [
     "cache_dir",
     "cached_model",
     "canny_edges",
+    "conform",
     "decode",
+    "drawn",
     "carry_labels",
     "edits",
     "encode",

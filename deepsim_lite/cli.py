@@ -21,11 +21,12 @@ import torch
 from . import data, edits, metrics, viz
 from ._io import write_json, write_text
 from .config import PRESETS, TrainConfig
+from .drawn import conform
 from .extract import make_primitive
 from .features import BACKBONES
 from .lessons import MODES, build_student, lesson_config, lesson_models, prepare
 from .model import load_model
-from .train import RunFinishedError, TrainResult, fit, resume
+from .train import RunFinishedError, TrainResult, fit, resume, training_pairs
 
 # The README demo: lift the cat's nose by 6 pixels (the paper's Fig. 1 "raising the nose"),
 # on the lesson-size super-primitive of `chelsea`. `deepsim-lite primitives` writes this file.
@@ -80,14 +81,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         given = [opt for opt, dest in (("IMAGE", "images"), ("--primitive", "primitive"), ("--primitive-file",
                  "primitive_file"), ("--preset", "preset"), ("--augmentation", "augmentation"), ("--iterations",
                  "iterations"), ("--max-side", "max_side"), ("--seed", "seed"), ("--init-from", "init_from"),
-                 ("--segmentation", "segmentation")) if getattr(args, dest)]
+                 ("--segmentation", "segmentation")) if getattr(args, dest) not in (None, [])]
         if given:
             raise ValueError(f"--resume continues the run as it was configured and honours only "
                              f"{', '.join(_RESUME_HONOURS)}; drop {', '.join(given)}")
         try:
             result = resume(out, progress=not args.quiet, preview="files", device=args.device)
         except RunFinishedError as done:
-            print(f"deepsim-lite: {done}")
+            print(f"deepsim-lite: {done.summary}. To train it further: deepsim-lite train IMAGE --init-from {out} "
+                  "--out NEW_RUN")
             return 0
     else:
         if not args.images:
@@ -95,8 +97,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config, prims = _train_config(args)
         if (out / "checkpoints" / "last.pt").exists():
             raise ValueError(f"{out} already holds a run; use --resume to continue it or pick another --out")
+        reference = None
+        if args.init_from and prims is None and config.primitive_kind != "edges":
+            reference = training_pairs(args.init_from)[0]  # labels must mean what they meant to the source model
         pairs = data.load_pairs(args.images, prims, config.primitive_kind, config.multiple, config.max_side,
-                                config.n_segments, config.seed, args.segmentation or "kmeans")
+                                config.n_segments, config.seed, args.segmentation or "kmeans", reference=reference)
         result = fit(pairs, config, out, progress=not args.quiet, preview="files", init_from=args.init_from)
     return _report_training(result, out)
 
@@ -119,6 +124,7 @@ def _train_config(args: argparse.Namespace):
             raise ValueError("--init-from fine-tunes with the source model's configuration; drop --preset (use "
                              "--iterations for a shorter schedule)")
         source = load_model(args.init_from).config
+        overrides.setdefault("device", "auto")  # not the source machine's device
         return dataclasses.replace(source, **({} if kind == "auto" else {"primitive_kind": kind}), **overrides), prims
     return TrainConfig.preset(args.preset or "lesson", primitive_kind="seg_edges" if kind == "auto" else kind,
                               **{"augmentation": "tps", "seed": 0, **overrides}), prims
@@ -136,9 +142,10 @@ def _report_training(result: TrainResult, out: Path) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint)
-    prim = data.load_primitive(args.primitive, model.config.primitive_kind, n_labels=model.n_labels or None)
-    model.check_primitive(prim)
-    image = model.generate(prim)
+    drawn = conform(args.primitive, model)  # a drawing from another program made readable, or refused
+    for note in drawn.notes:
+        print(f"deepsim-lite: note: {args.primitive}: {note}", file=sys.stderr)
+    image = model.generate(drawn.primitive)
     data.save_image(args.out, image)
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[2]})")
     return 0
@@ -323,8 +330,9 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("--primitive-file", nargs="+", help="primitive PNG(s) instead of extracting them, one per IMAGE")
     p.add_argument("--segmentation", choices=["kmeans", "flow"], help="several images: how the first image's "
                    "segmentation labels the others: kmeans (by colour; default) | flow (frames of a video)")
-    p.add_argument("--init-from", help="fine-tune: start from this model.pt, checkpoint or run directory (its "
-                   "networks; the preset sets the schedule)")
+    p.add_argument("--init-from", help="fine-tune: start from this run directory or checkpoint (or model.pt) with "
+                   "its configuration (set --iterations for a shorter schedule); labels are fitted on its training "
+                   "image so they mean what they meant to it")
     p.add_argument("--preset", help="lesson (CPU, ~90 s; default) | laptop (CPU, ~15 min) | paper (GPU, 16k steps)")
     p.add_argument("--augmentation", help="tps (default) | crop_flip | none")
     p.add_argument("--iterations", type=positive, help="override the preset's iteration count")

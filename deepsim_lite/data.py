@@ -22,12 +22,11 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from scipy import ndimage
 
 from ._image import check_image, check_size, from_uint8, to_uint8
 from ._io import atomic_write_bytes, write_png
 from .extract import extract_primitives, make_primitive
-from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, labels_from_levels
+from .primitives import EDGE_INDEX, KINDS, PALETTE, Primitive, labels_from_levels, labels_under_edges
 
 __all__ = [
     "Pair",
@@ -270,11 +269,10 @@ def load_primitive(
         if not palette:
             raise ValueError(f"{path}: a super-primitive must be a palette PNG with index {EDGE_INDEX} on edges")
         edge_mask = arr == EDGE_INDEX
-        if edge_mask.all():
-            raise ValueError(f"{path}: every pixel is an edge; no label left")
-        # Each edge pixel takes the label of its nearest non-edge pixel.
-        _, (iy, ix) = ndimage.distance_transform_edt(edge_mask, return_indices=True)
-        arr = arr[iy, ix]
+        try:
+            arr = labels_under_edges(arr, edge_mask)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
         edges = torch.from_numpy(edge_mask)
     labels = torch.from_numpy(arr.astype(np.int64)) if palette else labels_from_levels(arr, levels)
     n = int(labels.max()) + 1 if n_labels is None else n_labels
@@ -432,6 +430,7 @@ def load_pairs(
     seed: int = 0,
     segmentation: str = "kmeans",
     names: list[str] | None = None,
+    reference: Pair | None = None,
 ) -> list[Pair]:
     """Several pairs of one scene (frames of a clip, photos of one object) for one training run.
 
@@ -439,6 +438,9 @@ def load_pairs(
     ONE segmentation, fitted on the first image (label k is one region in every pair):
     ``segmentation="kmeans"`` labels each image by colour, ``"flow"`` carries the first image's labels by
     optical flow (frames of a video; see :func:`~deepsim_lite.extract.extract_primitives`).
+
+    ``reference``: a model's training pair (fine-tuning): the segmentation is fitted on ITS image instead and
+    renumbered to its labels, so label k means what it meant to the model.
     """
     images = list(images)
     if not images:
@@ -446,14 +448,20 @@ def load_pairs(
     if primitives is not None and len(primitives) != len(images):
         raise ValueError(f"{len(images)} images but {len(primitives)} primitives; give one primitive per image")
     names = names or [Path(p).stem if isinstance(p, (str, os.PathLike)) else f"pair{i}" for i, p in enumerate(images)]
-    sized = [_sized(im, None if primitives is None else primitives[i], kind, multiple, max_side, names[i])
-             for i, im in enumerate(images)]
+    sized = []
+    for i, im in enumerate(images):  # a loop, not a comprehension: the size warning's stacklevel counts frames
+        sized.append(_sized(im, None if primitives is None else primitives[i], kind, multiple, max_side, names[i]))
     sizes = [tuple(img.shape[-2:]) for img, _ in sized]
+    if reference is not None and primitives is None and kind != "edges":
+        sizes, names = [reference.size, *sizes], ["the model's training image", *names]
     if len(set(sizes)) > 1:
         listed = ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in zip(names, sizes, strict=True))
         raise ValueError(f"the images come out at different sizes ({listed}); the pairs of one run need one size: "
                          "crop or resize them alike")
-    if primitives is None:
+    if reference is not None and primitives is None and kind != "edges":
+        names = names[1:]
+        prims = _labelled_like(reference, [img for img, _ in sized], kind, n_segments, seed, segmentation)
+    elif primitives is None:
         prims = extract_primitives([img for img, _ in sized], kind, fit_on=0, n_segments=n_segments, seed=seed,
                                    segmentation=segmentation)
     else:
@@ -462,6 +470,29 @@ def load_pairs(
         if len(counts) > 1:  # files of one segmentation: give them the largest label count
             prims = [p.replace(n_labels=max(counts)) for p in prims]
     return [Pair(img, prim, name) for (img, _), prim, name in zip(sized, prims, names, strict=True)]
+
+
+def _labelled_like(reference: Pair, images: list[torch.Tensor], kind: str, n_segments: int, seed: int,
+                   segmentation: str) -> list[Primitive]:
+    """Primitives of ``images`` with the segmentation fitted on ``reference.image``, renumbered so that each
+    label is the reference primitive's label it covers (refused when they agree on less than 98% of it)."""
+    prims = extract_primitives([reference.image, *images], kind, fit_on=0, n_segments=n_segments, seed=seed,
+                               segmentation=segmentation)
+    new, old = prims[0].labels.numpy(), reference.primitive.labels.numpy()
+    table = np.full(max(int(p.labels.max()) for p in prims) + 1, -1)
+    for j in np.unique(new):
+        table[j] = np.bincount(old[new == j]).argmax()
+    agree = float((table[new] == old).mean())
+    if agree < 0.98:
+        raise ValueError(f"the segmentation fitted again on the model's training image agrees with its labels on "
+                         f"{agree:.0%} of the pixels only (n_segments or seed differ?); give the primitives instead")
+    out = []
+    for p in prims[1:]:
+        labels = table[p.labels.numpy()]
+        if (labels < 0).any():  # a cluster the reference does not use: its pixels take the labels around them
+            labels = labels_under_edges(labels, labels < 0)
+        out.append(Primitive(torch.from_numpy(labels), p.edges, reference.primitive.n_labels))
+    return out
 
 
 def load_sample(

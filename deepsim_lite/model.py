@@ -33,7 +33,7 @@ __all__ = ["DeepSIMModel", "build_generator", "render", "load_model", "read_chec
            "CHECKPOINT_VERSION",
            "MODEL_FORMAT", "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_VERSION = 2  # 2: weights_only-safe files, "format" key, config.primitive_kind
+CHECKPOINT_VERSION = 3  # 2: weights_only-safe files, "format" key, config.primitive_kind; 3: "pairs" (several)
 MODEL_FORMAT = "deepsim-lite model"  # a generator and its metadata (model.pt, cache entries)
 CHECKPOINT_FORMAT = "deepsim-lite checkpoint"  # the whole training state (checkpoints/last.pt)
 

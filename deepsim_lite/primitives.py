@@ -30,6 +30,7 @@ __all__ = [
     "KINDS",
     "Primitive",
     "labels_from_levels",
+    "labels_under_edges",
     "check_label_map",
     "encode",
     "decode",
@@ -203,6 +204,19 @@ def labels_from_levels(values: np.ndarray | torch.Tensor, levels: list[int] | No
         if level <= int(v.max()):
             table[level] = i
     return table[v]
+
+
+def labels_under_edges(labels: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``labels`` ``(H, W)`` with each edge pixel given the label of its nearest non-edge pixel (a file or a
+    drawing of a super-primitive paints edges over the labels; the network reads both on an edge pixel)."""
+    from scipy import ndimage
+
+    if edges.all():
+        raise ValueError("every pixel is an edge; no label left")
+    if not edges.any():
+        return labels
+    _, (iy, ix) = ndimage.distance_transform_edt(edges, return_indices=True)
+    return labels[iy, ix]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,9 +32,9 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ from .nets import MultiscaleDiscriminator, count_parameters, init_weights
 from .primitives import Primitive, decode, encode
 from .viz import make_grid
 
-__all__ = ["TrainResult", "Trainer", "fit", "resume", "NonFiniteLossError", "RunFinishedError"]
+__all__ = ["TrainResult", "Trainer", "fit", "resume", "training_pairs", "NonFiniteLossError", "RunFinishedError"]
 
 
 class NonFiniteLossError(ValueError):
@@ -66,7 +66,13 @@ class NonFiniteLossError(ValueError):
 
 
 class RunFinishedError(ValueError):
-    """:func:`resume` was asked to continue a run that already reached its last step."""
+    """:func:`resume` was asked to continue a run that already reached its last step (``.step``)."""
+
+    def __init__(self, run_dir: Path, step: int, note: str = "") -> None:
+        self.run_dir, self.step = run_dir, step
+        self.summary = f"the run in {run_dir} finished at step {step}{note}; nothing to resume"
+        super().__init__(f"{self.summary}. To train it further, fine-tune it into a new run directory: "
+                         f"fit(..., init_from={str(run_dir)!r})")
 
 # Architecture fields a model must share with a config to start a run from its weights (``init_from``).
 _ARCHITECTURE = ("ngf", "n_downsample", "n_blocks", "ndf", "n_layers_d", "num_d")
@@ -213,6 +219,9 @@ class Trainer:
             state = {"format": "model", "config": source.config.to_dict(), "n_labels": source.n_labels,
                      "has_edges": source.has_edges, "G": source.generator.state_dict()}
             what = f"model {source.info.get('name') or '(unnamed)'} at step {source.info.get('steps', '?')}"
+        elif not isinstance(source, (str, os.PathLike)):
+            raise ValueError(f"init_from must be a DeepSIMModel, a model file, a checkpoint or a run directory, got "
+                             f"{type(source).__name__}")
         else:
             ckpt = Path(source) / "checkpoints" / "last.pt"  # a run directory: its checkpoint also holds D
             source = ckpt if Path(source).is_dir() and ckpt.is_file() else source
@@ -223,8 +232,12 @@ class Trainer:
             else:
                 state = {**raw, "G": raw.get("generator")}
             what = f"{source} at step {raw.get('step', raw.get('info', {}).get('steps', '?'))}"
-        src = TrainConfig.from_dict(state["config"])
-        differ = [f"{k} {getattr(src, k)} (config: {getattr(self.config, k)})" for k in _ARCHITECTURE
+        try:
+            src = TrainConfig.from_dict(state["config"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"init_from {what}: its configuration is missing or unreadable ({err})") from None
+        compared = _ARCHITECTURE if "D" in state else _ARCHITECTURE[:3]  # a model file carries no D
+        differ = [f"{k} {getattr(src, k)} (config: {getattr(self.config, k)})" for k in compared
                   if getattr(src, k) != getattr(self.config, k)]
         if differ:
             raise ValueError(f"init_from {what} has another architecture: {', '.join(differ)}; fine-tune with its "
@@ -242,13 +255,21 @@ class Trainer:
             if "D" in state:
                 self.D.load_state_dict(state["D"])
                 if not reset_optimiser:
-                    self.opt_G.load_state_dict(state["opt_G"])
-                    self.opt_D.load_state_dict(state["opt_D"])
+                    self._load_moments(state)
         except KeyError as err:
             raise ValueError(f"init_from {what} has no {err.args[0]!r} entry") from None
         except (RuntimeError, TypeError, ValueError) as err:
             raise ValueError(f"init_from {what} does not fit this run ({str(err).splitlines()[0][:100]})") from None
         return what
+
+    def _load_moments(self, state: dict) -> None:
+        """The source's Adam moments (and step counts), with this run's own settings: ``load_state_dict``
+        would also bring the source's betas, eps and kernel choice (fused / foreach) along."""
+        for opt, key in ((self.opt_G, "opt_G"), (self.opt_D, "opt_D")):
+            own = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            opt.load_state_dict(state[key])
+            for group, settings in zip(opt.param_groups, own, strict=True):
+                group.update(settings)
 
     def _reconstruction_loss(self) -> tuple[torch.nn.Module | None, str, float]:
         """(loss module or None, its label, its weight): VGG19 weighted by ``lambda_vgg``, or the pixel
@@ -510,8 +531,7 @@ class Trainer:
             config = TrainConfig.from_dict(state["config"])
             if device is not None:
                 config = dataclasses.replace(config, device=device)
-            pairs = [Pair(pr["image"], Primitive(pr["labels"], pr["edges"], pr["n_labels"]), pr["name"])
-                     for pr in (state["pairs"] if "pairs" in state else [state["pair"]])]  # "pair": before 0.6
+            pairs = _pairs_of(state)
         except (KeyError, TypeError) as err:
             what = f"has no {err.args[0]!r} entry" if isinstance(err, KeyError) else f"is malformed ({err})"
             raise ValueError(f"{path}: the checkpoint {what}; it cannot be resumed") from None
@@ -531,6 +551,25 @@ class Trainer:
             raise ValueError(f"{path}: the checkpoint does not fit its config ({str(err).splitlines()[0][:100]})"
                              ) from None
         return trainer
+
+
+def _pairs_of(state: dict) -> list[Pair]:
+    return [Pair(pr["image"], Primitive(pr["labels"], pr["edges"], pr["n_labels"]), pr["name"])
+            for pr in (state["pairs"] if "pairs" in state else [state["pair"]])]  # "pair": before 0.6
+
+
+def training_pairs(path: str | os.PathLike) -> list[Pair]:
+    """The pairs a run trained on, from its training checkpoint (a run directory or ``checkpoints/last.pt``);
+    a model file does not keep them."""
+    p = Path(path)
+    state = read_checkpoint(p / "checkpoints" / "last.pt" if p.is_dir() and (p / "checkpoints").is_dir() else p)
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is a trained model without its training pairs; give its run directory or "
+                         "checkpoints/last.pt")
+    try:
+        return _pairs_of(state)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the checkpoint's training pairs are unreadable ({err})") from None
 
 
 def fit(pairs: Pair | Sequence[Pair], config: TrainConfig | None = None, run_dir: str | os.PathLike | None = None,
@@ -558,9 +597,13 @@ def resume(run_dir: str | os.PathLike, progress: bool = True, preview: str = "au
     ckpt = Path(run_dir) / "checkpoints" / "last.pt"
     if not ckpt.exists():
         raise FileNotFoundError(f"{ckpt} does not exist; nothing to resume in {run_dir}")
-    trainer = Trainer.from_checkpoint(ckpt, run_dir, device)
-    if trainer.step >= trainer.config.iterations:
-        raise RunFinishedError(f"the run in {run_dir} finished at step {trainer.step} of {trainer.config.iterations}; "
-                               f"nothing to resume: load it with load_model, or train it further with "
-                               f"fit(..., init_from={str(run_dir)!r})")
-    return trainer.fit(steps, progress, preview)
+    state = read_checkpoint(ckpt)
+    step, total = int(state.get("step", 0)), int(state.get("config", {}).get("iterations", 0) or 0)
+    if total and step >= total:
+        model_pt = Path(run_dir) / "model.pt"
+        wrote = ""
+        if not model_pt.is_file() and isinstance(state.get("model"), dict):  # killed between the two last writes
+            DeepSIMModel.from_state(state["model"]).save(model_pt)
+            wrote = " (wrote its missing model.pt)"
+        raise RunFinishedError(Path(run_dir), step, f" of {total}{wrote}")
+    return Trainer.from_checkpoint(ckpt, run_dir, device).fit(steps, progress, preview)

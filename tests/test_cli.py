@@ -78,7 +78,8 @@ def test_cli_train_then_generate_round_trip(tmp_path):
     # resuming a finished run says so and trains nothing
     before = (tmp_path / "run" / "model.pt").stat().st_mtime_ns
     r = _run("train", "--resume", "--out", str(tmp_path / "run"), "--quiet")
-    assert r.returncode == 0 and "finished at step 4 of 4; nothing to resume" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "finished at step 4 of 4; nothing to resume. To train it further: deepsim-lite " \
+        f"train IMAGE --init-from {tmp_path / 'run'} --out NEW_RUN" in r.stdout, r.stdout + r.stderr
     assert "trained" not in r.stdout and (tmp_path / "run" / "model.pt").stat().st_mtime_ns == before
     # the same --out again without --resume is refused
     r = _run("train", str(img), "--max-side", "32", "--iterations", "4", "--out", str(tmp_path / "run"))
@@ -100,7 +101,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, case, small_pair):
         ds.save_primitive(tmp_path / "p.png", ds.Primitive(torch.arange(32 * 48).reshape(32, 48) % 12, None, 12))
         r = _run("generate", str(ckpt), str(tmp_path / "p.png"))
         expected = {"missing_checkpoint": "does not exist", "corrupt_checkpoint": "not a readable checkpoint",
-                    "wrong_labels": "label map has label 11 but the model knows 8 labels"}[case]
+                    "wrong_labels": "p.png uses label 11 but the model knows 8 labels"}[case]
     elif case == "unknown_preset":
         r = _run("train", str(ds.sample_path("coffee")), "--preset", "huge")
         expected = "unknown preset 'huge'; choose one of paper, lesson"
@@ -154,6 +155,7 @@ def test_demo_edit_file_is_reproducible():
     (["train"], "train needs an IMAGE"),
     (["train", "IMG", "IMG", "--primitive-file", "p.png"], "2 images but 1 --primitive-file; give one primitive per"),
     (["train", "IMG", "--init-from", "nowhere/model.pt"], "checkpoint nowhere/model.pt does not exist"),
+    (["train", "--resume", "--seed", "0"], "drop --seed"),
 ])
 def test_bad_options_are_one_line(tmp_path, args, expected):
     r = _run(*[str(ds.sample_path("coffee")) if a == "IMG" else a for a in args], "--out", str(tmp_path / "o")) \
@@ -297,6 +299,8 @@ def test_cli_trains_on_several_images_and_fine_tunes(tmp_path):
     tuned = ds.load_model(tmp_path / "tuned")
     assert tuned.info["init_from"].endswith("last.pt at step 3") and tuned.size == model.size
     assert tuned.config.ngf == model.config.ngf and tuned.config.iterations == 2
+    _one_error_line(_run("train", frames[1], "--init-from", tmp_path / "two" / "model.pt", "--out", tmp_path / "z"),
+                    "model.pt is a trained model without its training pairs")
     other = ds.sample_path("coffee")
     _one_error_line(_run("train", frames[0], other, "--max-side", "32", "--out", tmp_path / "y"),
                     "the images come out at different sizes (frame_000 28x32, coffee 20x32)")

@@ -294,3 +294,29 @@ def test_fuzz_damaged_and_random_files(data):
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "x.png").write_bytes(blob)
         _loads_or_one_line(Path(d) / "x.png")
+
+
+# -- several pairs of one scene (load_pairs)
+def test_load_pairs_gives_one_segmentation_and_one_size():
+    frames = [ds.data.data_dir() / "videos" / "carphone" / f"frame_{i:03d}.png" for i in (0, 15)]
+    pairs = ds.load_pairs(frames, kind="seg_edges", multiple=4, max_side=64)
+    assert [p.name for p in pairs] == ["frame_000", "frame_015"] and pairs[0].size == pairs[1].size
+    assert pairs[0].primitive.n_labels == pairs[1].primitive.n_labels
+    alone = ds.load_pair(frames[0], None, "seg_edges", 4, 64)
+    assert pairs[0].primitive == alone.primitive, "the first image's labels are its own segmentation"
+    with pytest.raises(ValueError, match="2 images but 1 primitives"):
+        ds.load_pairs(frames, [alone.primitive], multiple=4, max_side=64)
+
+
+def test_load_pairs_renumbers_to_a_reference_pairs_labels():
+    frame = ds.data.data_dir() / "videos" / "carphone" / "frame_015.png"
+    ref = ds.load_pair(ds.data.data_dir() / "videos" / "carphone" / "frame_000.png", None, "seg", 4, 64)
+    n = ref.primitive.n_labels
+    perm = torch.roll(torch.arange(n), 1)  # the model's label k is label k+1 of a fresh fit
+    shuffled = ds.Pair(ref.image, ref.primitive.replace(labels=perm[ref.primitive.labels]))
+    plain = ds.load_pairs([frame], kind="seg", multiple=4, max_side=64, reference=ref)[0]
+    moved = ds.load_pairs([frame], kind="seg", multiple=4, max_side=64, reference=shuffled)[0]
+    assert torch.equal(moved.primitive.labels, perm[plain.primitive.labels])
+    noise = ds.Pair(ref.image, ref.primitive.replace(labels=torch.randint(0, n, ref.size)))
+    with pytest.raises(ValueError, match="agrees with its labels on \\d+% of the pixels only"):
+        ds.load_pairs([frame], kind="seg", multiple=4, max_side=64, reference=noise)

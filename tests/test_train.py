@@ -368,13 +368,6 @@ def test_several_pairs_each_step_draws_one_of_them(two_frames):
     assert 15 <= seen.count(1) <= 45, f"pair 1 drawn {seen.count(1)} times of 60: not a fair draw"
 
 
-def test_one_pair_in_a_list_trains_as_the_pair_alone(small_pair):
-    cfg = dataclasses.replace(TINY, iterations=4)
-    a = train.fit(small_pair, cfg, progress=False).model.generator.state_dict()
-    b = train.fit([small_pair], cfg, progress=False).model.generator.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-
-
 def test_several_pairs_must_share_size_and_labels(two_frames, small_pair):
     with pytest.raises(ValueError, match="pair 1 is 32x48 but pair 0 is 32x40; the pairs of one run must have one"):
         train.Trainer([two_frames[0], small_pair], TINY)
@@ -412,8 +405,9 @@ def test_a_checkpoint_of_0_5_with_one_pair_entry_still_resumes(small_pair, tmp_p
     del state["init_from"]
     torch.save(ds.model.add_checksum(state), tmp_path / "checkpoints" / "last.pt")
     resumed = train.resume(tmp_path, progress=False)
+    full = train.fit(small_pair, cfg, progress=False)
     assert resumed.steps == 4 and torch.equal(resumed.model.generate(small_pair.primitive),
-                                              ds.load_model(tmp_path).generate(small_pair.primitive))
+                                              full.model.generate(small_pair.primitive))
 
 
 # -- fine-tuning (init_from)
@@ -437,15 +431,26 @@ def test_init_from_a_run_takes_g_d_and_optionally_the_optimisers(small_pair, sou
     _, run = source_run
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     fresh = train.Trainer(small_pair, dataclasses.replace(TINY, iterations=3), init_from=run)
+    assert all(torch.equal(v, state["G"][k]) for k, v in fresh.G.state_dict().items())
     assert all(torch.equal(v, state["D"][k]) for k, v in fresh.D.state_dict().items())
     assert fresh.opt_G.state_dict()["state"] == {}, "a fresh optimiser by default"
-    kept = train.Trainer(small_pair, dataclasses.replace(TINY, iterations=3), init_from=run, reset_optimiser=False)
+    own = dataclasses.replace(TINY, iterations=3, beta1=0.8, fused_adam=False)
+    kept = train.Trainer(small_pair, own, init_from=run, reset_optimiser=False)
     moments = kept.opt_G.state_dict()["state"][0]["exp_avg"]
     assert torch.equal(moments, state["opt_G"]["state"][0]["exp_avg"])
+    assert kept.opt_G.param_groups[0]["betas"] == (0.8, TINY.beta2), "the moments come along, not the settings"
     result = train.fit(small_pair, dataclasses.replace(TINY, iterations=3, log_every=1), tmp_path, progress=False,
                        init_from=run)
     assert [r["step"] for r in result.history] == [1, 2, 3] and result.history[0]["lr"] == TINY.lr
     assert json.loads((tmp_path / "config.json").read_text())["init_from"].endswith("last.pt at step 6")
+
+
+def test_training_pairs_come_from_the_checkpoint_not_from_a_model_file(small_pair, source_run):
+    _, run = source_run
+    (pair,) = train.training_pairs(run)
+    assert torch.equal(pair.image, small_pair.image) and pair.primitive == small_pair.primitive
+    with pytest.raises(ValueError, match="is a trained model without its training pairs"):
+        train.training_pairs(run / "model.pt")
 
 
 def test_init_from_refuses_what_does_not_fit(small_pair, source_run):
@@ -457,6 +462,8 @@ def test_init_from_refuses_what_does_not_fit(small_pair, source_run):
         train.Trainer(edges, dataclasses.replace(TINY, primitive_kind="edges"), init_from=result.model)
     with pytest.raises(ValueError, match="without optimiser state"):
         train.Trainer(small_pair, TINY, init_from=run / "model.pt", reset_optimiser=False)
+    with pytest.raises(ValueError, match="init_from must be a DeepSIMModel, a model file, a checkpoint or a run"):
+        train.Trainer(small_pair, TINY, init_from=result)  # the TrainResult, not its model
 
 
 # -- resume restores everything (issue 20)
@@ -475,9 +482,10 @@ def test_resume_keeps_the_lr_schedule_the_warp_stream_and_the_cadence(small_pair
 
     train.Trainer.save_checkpoint = record
     try:
-        again = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt", tmp_path / "part")
-        ref = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
-        assert torch.equal(again._batch()[0], ref._batch()[0]), "warp stream restored"
+        probe = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
+        at5 = train.Trainer(small_pair, cfg)
+        at5.fit(steps=5, progress=False, preview="none")
+        assert torch.equal(probe._batch()[0], at5._batch()[0]), "the next warp is the one step 6 draws uninterrupted"
         again = train.Trainer.from_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt", tmp_path / "part")
         again.fit(progress=False, preview="files")
     finally:
@@ -498,3 +506,8 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(small_pair, tmp_path
     with pytest.raises(train.RunFinishedError, match="finished at step 2 of 2; nothing to resume"):
         train.resume(tmp_path, progress=False)
     assert (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+    kept = ds.load_model(tmp_path).generate(small_pair.primitive)
+    (tmp_path / "model.pt").unlink()  # killed between the checkpoint and model.pt of the last step
+    with pytest.raises(train.RunFinishedError, match="finished at step 2 of 2 \\(wrote its missing model.pt\\)"):
+        train.resume(tmp_path, progress=False)
+    assert torch.equal(ds.load_model(tmp_path / "model.pt").generate(small_pair.primitive), kept)
