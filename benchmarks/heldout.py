@@ -16,6 +16,8 @@ a Markdown table to benchmarks/results/ (or --out).
 Variants: ``tps`` (the paper), ``crop_flip`` (pix2pixHD-SIA), ``none``, ``tps+flip`` (TPS with the
 official code's horizontal flip), ``tps/pytorch-init`` (TPS with PyTorch's default weight init instead of
 pix2pixHD's). Each fixes ``flip`` and ``init`` explicitly, so its meaning does not follow the defaults.
+``patchnn`` is the training-free baseline (:mod:`deepsim_lite.patchnn`): deterministic, so it is scored once
+and its scores stand for every seed (its std over seeds is 0; the intervals then carry the generators' spread).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from deepsim_lite import heldout, metrics, video
 from deepsim_lite._io import write_json, write_text
 from deepsim_lite.cache import cached_model
 from deepsim_lite.config import TrainConfig
+from deepsim_lite.patchnn import PatchNN
 
 VARIANTS = {  # name: (augmentation, TrainConfig overrides)
     "tps": ("tps", {"flip": False, "init": "pix2pixhd"}),
@@ -39,8 +42,10 @@ VARIANTS = {  # name: (augmentation, TrainConfig overrides)
     "none": ("none", {"flip": False, "init": "pix2pixhd"}),
     "tps+flip": ("tps", {"flip": True, "init": "pix2pixhd"}),
     "tps/pytorch-init": ("tps", {"flip": False, "init": "pytorch"}),
+    "patchnn": (None, {}),  # no generator: patch nearest neighbours of the training pair
 }
-COMPARISONS = [("tps", "crop_flip"), ("tps", "none"), ("tps+flip", "tps"), ("tps", "tps/pytorch-init")]
+COMPARISONS = [("tps", "crop_flip"), ("tps", "none"), ("tps+flip", "tps"), ("tps", "tps/pytorch-init"),
+               ("tps", "patchnn")]
 METRICS = {"psnr": True, "ssim": True, "lpips": False, "sifid": False}  # name: higher is better
 
 
@@ -70,6 +75,12 @@ def main() -> None:
         per_seed = []
         for seed in range(args.seeds):
             t = time.perf_counter()
+            if aug is None:  # deterministic: one scoring stands for every seed
+                if not per_seed:
+                    per_seed.append({s.name: heldout.score(PatchNN(pairs[0]), s, scorers) for s in sets})
+                else:
+                    per_seed.append(per_seed[0])
+                continue
             model = cached_model(pairs[0], args.primitive, aug, args.preset, progress=False, seed=seed, **overrides,
                                  **extra)
             train_s.setdefault(name, []).append(model.info.get("wall_time_s"))

@@ -373,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("--clips", nargs="+", default=["carphone", "bikes"], help="shipped names, frame folders or videos")
     p.add_argument("--primitives", nargs="+", default=["seg", "edges", "seg_edges"],
                    choices=["edges", "seg", "seg_edges"])
-    p.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"], choices=["tps", "crop_flip", "none"])
+    p.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"],
+                   choices=["tps", "crop_flip", "none", "patchnn"],
+                   help="methods: a generator trained with tps / crop_flip / none, or patchnn (patch nearest "
+                        "neighbours, no training)")
     p.add_argument("--preset", default="lesson", choices=list(PRESETS))
     p.add_argument("--frames", type=_int_at_least(2), default=30, help="frames read per clip (training frame included)")
     p.add_argument("--segmentation", default="flow", choices=["flow", "kmeans"],

@@ -65,13 +65,13 @@ def build_index(rows: np.ndarray, exact: bool = True, nlist: int | None = None, 
 
 
 def nn_search(queries: np.ndarray, rows: np.ndarray | None = None, index=None, exact: bool = True,
-               chunk: int | None = None) -> np.ndarray:
+              chunk: int | None = None, with_index: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The one 1-NN search of the library: L2 distance of each of ``queries`` ``(Q, D)`` float32 to its nearest row.
 
     Searches ``index`` if given, else a fresh :func:`build_index` over ``rows`` ``(M, D)`` float32 (exact
     ``IndexFlatL2`` unless ``exact=False``), ``chunk`` queries per faiss call (all at once if None).
     faiss reports squared distances; returns their root ``(Q,)`` float32 >= 0, clamping the rounding
-    error of ‖a‖² + ‖b‖² − 2ab at 0.
+    error of ‖a‖² + ‖b‖² − 2ab at 0; with ``with_index``, also the row number of each nearest row ``(Q,)`` int64.
     """
     if index is None:
         if rows is None or rows.shape[0] == 0:
@@ -82,9 +82,12 @@ def nn_search(queries: np.ndarray, rows: np.ndarray | None = None, index=None, e
     if queries.ndim != 2 or queries.shape[1] != index.d:
         raise ValueError(f"queries must be (Q, {index.d}) like the bank, got {tuple(queries.shape)}")
     step = chunk or max(1, len(queries))
-    parts = [index.search(queries[i:i + step], 1)[0][:, 0] for i in range(0, len(queries), step)]
-    d2 = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    return np.sqrt(np.maximum(d2, 0)).astype(np.float32)
+    found = [index.search(queries[i:i + step], 1) for i in range(0, len(queries), step)]
+    d2 = np.concatenate([d[:, 0] for d, _ in found]) if found else np.zeros(0, np.float32)
+    dist = np.sqrt(np.maximum(d2, 0)).astype(np.float32)
+    if not with_index:
+        return dist
+    return dist, (np.concatenate([i[:, 0] for _, i in found]) if found else np.zeros(0, np.int64)).astype(np.int64)
 
 
 def raw_patches(x: torch.Tensor, patch: int = 7, stride: int = 1, centred: bool = True) -> torch.Tensor:

@@ -13,6 +13,10 @@ analogue), 30 frames each. The segmentation is fitted on the training frame; by 
 primitive holds the frame's geometry but none of its colours — the analogue of the paper's semantic
 ground truth. ``"kmeans"`` applies the fitted colour k-means to each test frame instead, which leaks the
 frame's colours into its primitive (and flatters the scores); tables say which was used.
+
+Besides the augmentations a generator trains with (``tps``, ``crop_flip``, ``none``), a cell's method can be
+``patchnn``: no training, the frame rendered from frame 0's own patches (:class:`~deepsim_lite.patchnn.PatchNN`,
+the training-free baseline). Every cell records its rendering time per frame.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from .cache import cached_model
 from .config import TrainConfig
 from .data import Pair, data_dir, fit_size, load_image, resize_pair
 from .extract import SEGMENTATIONS, extract_primitives
+from .patchnn import PatchNN
 from .viz import make_grid
 
 __all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "run_cell", "run_benchmark", "markdown_table",
            "comparison_panels", "comparison_figure"]
 
 CLIPS = {"carphone": "videos/carphone", "bikes": "videos/bikes"}
+PATCHNN = "patchnn"  # the training-free method of a cell, beside the augmentations of a trained generator
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -114,22 +120,29 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
         segmentation = "none"
     name = _cell_name(clip, primitive_kind, segmentation, augmentation, preset)
     path = Path(out_dir) / name if out_dir is not None else None
-    config = json.loads(json.dumps(TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=augmentation,
-                                                      **overrides).to_dict()))  # as the cell file stores it
+    trained = augmentation != PATCHNN
+    config = json.loads(json.dumps(TrainConfig.preset(preset, primitive_kind=primitive_kind, **overrides,
+                                                      **({"augmentation": augmentation} if trained else {})
+                                                      ).to_dict()))  # as the cell file stores it
     if path is not None and path.exists():
         done = _read_cell(path, config, preset)
         if (done is not None and done.get("frames") == len(pairs) and done.get("overrides") == overrides
                 and done.get("segmentation") == segmentation):
             return done
     t0 = time.perf_counter()
-    model = cached_model(pairs[train_index], primitive_kind, augmentation, preset, progress=progress, **overrides)
+    if trained:
+        model = cached_model(pairs[train_index], primitive_kind, augmentation, preset, progress=progress, **overrides)
+    else:
+        model = PatchNN(pairs[train_index])
     t_train = time.perf_counter() - t0
     scorers = scorers or _scorers()
-    rows = []
+    rows, render_s = [], []
     for i, pair in enumerate(pairs):
         if i == train_index:
             continue
+        t = time.perf_counter()
         out = model.generate(pair.primitive)
+        render_s.append(time.perf_counter() - t)
         row = {"frame": i, "psnr": float(metrics.psnr(out, pair.image)), "ssim": float(metrics.ssim(out, pair.image)),
                "l1": float(metrics.l1(out, pair.image))}
         row.update({k: float(m(out, pair.image)) for k, m in scorers.items()})
@@ -141,8 +154,11 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
               "preset": preset,
               "frames": len(pairs), "train_frame": train_index, "size_hw": list(pairs[0].size),
               "overrides": overrides, "config": config, "labels": {k: m.label for k, m in scorers.items()},
-              "perceptual_loss": model.info.get("perceptual"), "train_or_load_s": t_train,
+              "perceptual_loss": model.info.get("perceptual") if trained else "no training",
+              "train_or_load_s": t_train, "ms_per_frame": 1000 * float(np.median(render_s)),
               "summary": summary, "per_frame": rows}
+    if not trained:
+        result["patchnn"] = model.info["config"]
     if path is not None:
         write_json(path, result)
     return result
@@ -216,8 +232,8 @@ def markdown_table(results: list[dict]) -> str:
         inner = "; ".join(v.split("[", 1)[1].rstrip("]") for v in metric_labels[key])
         return f"{name} ↓ [{inner}]"
 
-    head = (f"| clip | primitive (test labels) | augmentation | preset, loss | {header('LPIPS', 'lpips')} | "
-            f"{header('SIFID', 'sifid')} | PSNR ↑ | SSIM ↑ |\n|---|---|---|---|---|---|---|---|\n")
+    head = (f"| clip | primitive (test labels) | method | preset, loss | {header('LPIPS', 'lpips')} | "
+            f"{header('SIFID', 'sifid')} | PSNR ↑ | SSIM ↑ | ms/frame |\n|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in results:
         s = r["summary"]
@@ -226,15 +242,21 @@ def markdown_table(results: list[dict]) -> str:
         lines.append(f"| {r['clip']} | {prim} | {r['augmentation']} | {r['preset']}, {r.get('perceptual_loss')} | "
                      f"{s['lpips']['mean']:.3f} ± {s['lpips']['std']:.3f} | {s['sifid']['mean']:.3f} ± "
                      f"{s['sifid']['std']:.3f} | {s['psnr']['mean']:.2f} ± {s['psnr']['std']:.2f} | "
-                     f"{s['ssim']['mean']:.3f} ± {s['ssim']['std']:.3f} |")
+                     f"{s['ssim']['mean']:.3f} ± {s['ssim']['std']:.3f} | {_ms(r)} |")
     note = (f"\n\nMean ± std over frames 1–{results[0]['frames'] - 1}, trained on frame {results[0]['train_frame']}. "
             "Test labels: flow = the training frame's segmentation carried by optical flow (geometry only); "
-            "kmeans = colour k-means of each test frame (carries its colours).")
+            "kmeans = colour k-means of each test frame (carries its colours). ms/frame: median time to render one "
+            "frame on the machine that ran the cell (patchnn: nearest-neighbour patches of frame 0, no training).")
     if any("random-init" in v for r in results for v in r["labels"].values()):
         note += (" LPIPS and SIFID ran on seeded random-init backbones (no ImageNet weights on this machine): "
                  "deterministic feature distances, not the paper's metrics; whether they order outputs as the "
                  "ImageNet ones do is unmeasured.")
     return head + "\n".join(lines) + note
+
+
+def _ms(result: dict) -> str:
+    ms = result.get("ms_per_frame")
+    return "" if ms is None else f"{ms:.0f}"
 
 
 def comparison_panels(pairs: list[Pair], models: dict, frames: list[int]) -> tuple[list, list[str]]:

@@ -164,7 +164,8 @@ def test_a_region_painted_in_a_near_but_other_colour_is_refused(cat):
     drawn = upscaled(to_rgb(p), 2)
     other = np.clip(PALETTE[0].astype(int) + [0, 35, 50], 0, 255).astype(np.uint8)  # 61 from label 0's colour
     drawn[20:70, 40:90] = other
-    with pytest.raises(ValueError, match=f"#{other[0]:02x}{other[1]:02x}{other[2]:02x} \\(\\d+ px, y 2\\d-6\\d, x 4\\d-8\\d\\)"):
+    hex_code = f"#{other[0]:02x}{other[1]:02x}{other[2]:02x}"
+    with pytest.raises(ValueError, match=hex_code + r" \(\d+ px, y 2\d-6\d, x 4\d-8\d\)"):
         conform(drawn, target_of(p))
 
 

@@ -81,8 +81,10 @@ class PrimitiveEditor(W.VBox):
     """Edit a primitive with brush, pencil, eraser, selections; regenerate the photo with the model.
 
     Args:
-        model: a trained :class:`~deepsim_lite.model.DeepSIMModel` (or path, generator or callable,
-            see :func:`as_renderer`); None for an editor without output.
+        model: a trained :class:`~deepsim_lite.model.DeepSIMModel` (or path, patch renderer, generator or
+            callable, see :func:`as_renderer`); None for an editor without output; or a dict of them by name,
+            e.g. ``{"GAN": model, "patch NN": PatchNN(pair)}``: a "method" switch then renders the same edit with
+            each (the first is shown first).
         primitive: the primitive to start from (normally the training primitive), at the model's size.
         image: the training image ``(3, H, W)`` in [-1, 1] (or ``(H, W, 3)`` uint8), shown for reference.
         label_names: a name per label (list, or dict label -> name) for the palette and the pointer's
@@ -97,7 +99,7 @@ class PrimitiveEditor(W.VBox):
     [-1, 1]) and ``output_rgb`` (``(H, W, 3)`` uint8) let a notebook continue from an edit.
     """
 
-    def __init__(self, model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLike | None,
+    def __init__(self, model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLike | dict | None,
                  primitive: Primitive, image: torch.Tensor | np.ndarray | None = None,
                  label_names: list[str] | dict[int, str] | None = None, display_size: int = 384,
                  auto: bool = False, debounce_s: float = 0.25, save_dir: str | os.PathLike = "edits") -> None:
@@ -107,7 +109,11 @@ class PrimitiveEditor(W.VBox):
             raise ValueError(f"display_size is the canvas's longest side in screen pixels; got {display_size}, "
                              "use 16 to 4096 (default 384)")
         reference = None if image is None else reference_picture(image, primitive.size)
-        render = None if model is None else as_renderer(model, primitive)
+        models = model if isinstance(model, dict) else ({} if model is None else {"model": model})
+        if isinstance(model, dict) and not model:
+            raise ValueError("the dict of models is empty; give at least one, or None for an editor without output")
+        self._renders = {str(name): as_renderer(m, primitive) for name, m in models.items()}
+        render = next(iter(self._renders.values()), None)
         self.state = EditorState(primitive, render)
         h, w = primitive.size
         zoom = display_size / max(h, w)
@@ -185,6 +191,12 @@ class PrimitiveEditor(W.VBox):
         self.generate_button.add_class("deepsim-generate")
         self.auto = W.Checkbox(value=auto, description="auto-regenerate", indent=False,
                                disabled=not can_render, layout=_fit())
+        self.method = W.ToggleButtons(options=list(self._renders), description="method",
+                                      tooltips=[f"render with {name}" for name in self._renders],
+                                      style=W.ToggleButtonsStyle(button_width="auto", description_width="50px"),
+                                      layout=W.Layout(flex_flow="row wrap", display="flex" if len(self._renders) > 1
+                                                      else "none"))
+        self.method.add_class("deepsim-method")
         self.status = W.HTML()
         self.status.add_class("deepsim-status")
         self.save_path = W.Text(value=str(save_dir), description="save to", layout=W.Layout(width="260px"),
@@ -203,6 +215,7 @@ class PrimitiveEditor(W.VBox):
         self.redo_button.on_click(lambda _: self.state.redo())
         self.reset_button.on_click(lambda _: self.state.reset())
         self.generate_button.on_click(lambda _: self._generate_clicked())
+        self.method.observe(self._on_method, "value")
         self.save_button.on_click(lambda _: self._save_clicked())
         self.canvas.on_pointer_down(lambda y, x: self._guard(self.state.pointer_down, y, x))
         self.canvas.on_pointer_moves(self._pointer_moves)
@@ -222,7 +235,7 @@ class PrimitiveEditor(W.VBox):
             width="100%", max_width=f"{n * self._dw + (n - 1) * GAP}px", grid_gap=f"{GAP}px",
             grid_template_columns=f"repeat(auto-fit, minmax({cell}px, 1fr))", align_items="flex-start")))
         rows.append(W.HBox([self.undo_button, self.redo_button, self.reset_button, self.generate_button, self.auto,
-                            self.status], layout=W.Layout(flex_flow="row wrap", align_items="center")))
+                            self.method, self.status], layout=W.Layout(flex_flow="row wrap", align_items="center")))
         rows.append(W.HBox([self.save_path, self.save_button], layout=W.Layout(flex_flow="row wrap")))
         return rows
 
@@ -329,6 +342,11 @@ class PrimitiveEditor(W.VBox):
     def _auto_generate(self) -> None:
         if self.state.stale and self.state.render is not None:
             self.generate()
+
+    def _on_method(self, change: dict) -> None:
+        """The method switch: the same edit, rendered by the chosen model."""
+        self.state.set_render(self._renders[change["new"]])
+        self.generate()
 
     def _on_state(self, what: str) -> None:
         if what == "primitive":

@@ -14,6 +14,7 @@ import torch
 from .._image import check_image, to_uint8
 from ..model import DeepSIMModel, load_model, render
 from ..nets import GlobalGenerator
+from ..patchnn import PatchNN
 from ..primitives import Primitive, encode
 from ..viz import as_rgb
 from .state import Render
@@ -26,11 +27,14 @@ def as_renderer(model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLi
     """Turn what the user has into ``Primitive -> (3, H, W)`` image in [-1, 1], checked against ``primitive``.
 
     Accepts a trained :class:`~deepsim_lite.model.DeepSIMModel`, a path to one (``model.pt``, a
-    checkpoint or a run directory), a bare generator module (fed :func:`encode` of the primitive),
-    or any callable with that signature.
+    checkpoint or a run directory), a :class:`~deepsim_lite.patchnn.PatchNN` patch renderer, a bare
+    generator module (fed :func:`encode` of the primitive), or any callable with that signature.
     """
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
+    if isinstance(model, PatchNN):
+        model.check_primitive(primitive)
+        return model.generate
     if isinstance(model, DeepSIMModel):
         model.check_primitive(primitive)
         if tuple(model.size) != primitive.size:

@@ -356,6 +356,15 @@ class EditorState:
 
     # ---- rendering -----------------------------------------------------------------------------
 
+    def set_render(self, render: Render) -> None:
+        """Render with something else from now on (another model, or the patch renderer): the output is stale
+        until the next :meth:`generate`; the edit and its history stay."""
+        if not callable(render):
+            raise ValueError(f"a renderer is a callable Primitive -> image, got {type(render).__name__}")
+        self.render = render
+        self.output_primitive = None
+        self._emit("render")
+
     def generate(self) -> torch.Tensor:
         """Render the current primitive: -> ``(3, H, W)`` float32 in [-1, 1] (also kept in ``output``)."""
         if self.render is None:
