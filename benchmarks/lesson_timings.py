@@ -1,6 +1,6 @@
 """How long each lesson takes to run top to bottom, with a cold and with a warm model cache.
 
-Runs the six notebooks in order in a Jupyter kernel (nbclient), as a student running a course would:
+Runs the lesson notebooks in order in a Jupyter kernel (nbclient), as a student running a course would:
 
 * **cold**: an empty model cache (a fresh ``DEEPSIM_CACHE``), so each lesson trains the models it is the
   first to need (later lessons reuse them, as in class);
@@ -8,7 +8,7 @@ Runs the six notebooks in order in a Jupyter kernel (nbclient), as a student run
   ``deepsim-lite lessons prepare``.
 
 Also counts the outputs a student would see as warnings (stderr streams: JupyterLab's pink boxes). Exits
-non-zero when the warm run trained a model, when any lesson showed a warning, or (all six run) when the
+non-zero when the warm run trained a model, when any lesson showed a warning, or (all run) when the
 cache entries the lessons made are not exactly what ``lessons prepare`` lists.
 
     python benchmarks/lesson_timings.py                 # lesson mode, DEEPSIM_OFFLINE as set in the environment
@@ -50,7 +50,7 @@ def run_notebook(path: Path, timeout_s: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="*", help="lesson numbers, e.g. 02 04 (default: all six)")
+    ap.add_argument("--only", nargs="*", help="lesson numbers, e.g. 02 04 (default: all)")
     ap.add_argument("--timeout", type=int, default=3600, help="per cell, seconds")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()

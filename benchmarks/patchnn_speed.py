@@ -51,7 +51,7 @@ def generator_ms(pair: ds.Pair, preset: str, device: torch.device) -> float:
     gen = build_generator(config, pair.primitive.channels).to(device)
     model = ds.DeepSIMModel(gen, pair.primitive.n_labels, pair.primitive.has_edges, pair.size, config)
     model.generate(pair.primitive)  # warm-up
-    return 1000 * median_s(lambda: model.generate(pair.primitive))
+    return 1000 * median_s(lambda: model.generate(pair.primitive).cpu())  # .cpu(): waits for a GPU's work
 
 
 def training(pair: ds.Pair, device: torch.device) -> dict:

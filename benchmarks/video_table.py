@@ -1,6 +1,7 @@
 """The paper's video benchmark table (Sec. 4.2): {crop+flip, TPS} x {seg, edges, super-primitive} per clip.
 
     python benchmarks/video_table.py                    # shipped clips, lesson preset (CPU), 30 frames
+    python benchmarks/video_table.py --augmentations crop_flip tps patchnn   # + the training-free patch baseline
     python benchmarks/video_table.py --preset paper     # on a GPU
 
 Each cell trains on frame 0 (cached: a re-run skips finished cells) and scores frames 1-29 with
@@ -22,13 +23,15 @@ from deepsim_lite import video
 from deepsim_lite.cache import cached_model
 from deepsim_lite.config import TrainConfig
 from deepsim_lite.data import save_image
+from deepsim_lite.patchnn import PatchNN
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="+", default=list(video.CLIPS))
     ap.add_argument("--primitives", nargs="+", default=["seg", "edges", "seg_edges"])
-    ap.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"])
+    ap.add_argument("--augmentations", nargs="+", default=["crop_flip", "tps"],
+                    help="crop_flip / tps / none (trained generators), patchnn (no training)")
     ap.add_argument("--preset", default="lesson")
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--segmentation", default="flow", choices=["flow", "kmeans"],
@@ -50,8 +53,8 @@ def main() -> None:
                "wall_s": wall, "command": "python benchmarks/video_table.py " + " ".join(
                    f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items()
                    if v is not None and k != "out"),
-               "cells": [{k: r[k] for k in ("clip", "primitive", "segmentation", "augmentation", "preset",
-                                            "perceptual_loss", "summary", "labels")}
+               "cells": [{k: r.get(k) for k in ("clip", "primitive", "segmentation", "augmentation", "preset",
+                                                "perceptual_loss", "summary", "labels", "ms_per_frame")}
                          for r in results]}
     (out / f"summary{tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
     # The figure: rows of frames, primitive / truth / crop+flip / TPS (super-primitive if it ran).
@@ -62,7 +65,8 @@ def main() -> None:
             continue
         pairs = video.clip_pairs(video.load_frames(video.clip_path(clip), args.frames), prim, config, clip,
                                  segmentation=args.segmentation)
-        models = {aug: cached_model(pairs[0], prim, aug, args.preset, progress=False, **overrides)
+        models = {aug: PatchNN(pairs[0]) if aug == video.PATCHNN else
+                  cached_model(pairs[0], prim, aug, args.preset, progress=False, **overrides)
                   for aug in args.augmentations}
         picked = [1, len(pairs) // 2, len(pairs) - 1]
         save_image(out / f"figure_{clip}_{prim}{tag}.png", video.comparison_figure(pairs, models, picked))

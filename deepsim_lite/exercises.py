@@ -103,6 +103,33 @@ def _bank_distances(answer: object) -> str | None:
             "compared with the plain bank? Use the same test features and order the list by N_AUG, 0 first")
 
 
+def _dense_bank(answer: object) -> str | None:
+    try:
+        dense, default = (_number(v) for v in answer)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        dense = default = None
+    if dense is None or default is None:
+        return "pass two PSNRs in dB, (psnr_dense, psnr_default): the dense bank's first"
+    if dense > default + 3 and dense > 30:
+        return None
+    return ("shift the primitive AND the photo by one pixel (torch.roll along the width), render the shifted primitive "
+            "with PatchNN(pair, PatchNNConfig(bank_stride=1)) and with the default renderer, and compare each with "
+            "the shifted photo away from the wrapped border column; the dense one goes first")
+
+
+def _copy_share(answer: object) -> str | None:
+    try:
+        patch, gan = (_number(v) for v in answer)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        patch = gan = None
+    if patch is None or gan is None or not (0 <= patch <= 1 and 0 <= gan <= 1):
+        return "pass two shares between 0 and 1, (share_patch_nn, share_gan)"
+    if patch >= 0.999 and gan <= patch:
+        return None
+    return ("a pixel counts when each of its three channels lies between the photo's minimum and maximum of that "
+            "channel (pair.image.amin((1, 2)) and amax); allow 1e-4 for rounding, and pass the patch renderer first")
+
+
 EXERCISES: dict[str, Exercise] = {e.key: e for e in (
     Exercise("01.1", "mean |displacement| of Omega(L=5) warps / that of Omega(L=20) warps",
              "moves scale as 1/L, so L=5 moves the control points four times as far as L=20", _displacement_ratio),
@@ -117,6 +144,13 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in (
     Exercise("05.2", "the mean 1-NN distance for growing N_AUG, starting with 0",
              "a bank with the training picture and its warps can only be closer than the picture alone; the gain "
              "shrinks as warps repeat what earlier ones covered", _bank_distances),
+    Exercise("07.1", "(psnr_dense, psnr_default): the primitive shifted by one pixel, rendered with bank_stride=1 "
+             "and with the default 2",
+             "the dense bank holds every window, so the shifted ones too; the default keeps every other one and its "
+             "queries land a pixel off, a blur of copied detail", _dense_bank),
+    Exercise("07.2", "(share_patch_nn, share_gan): the share of output pixels within the photo's colour range",
+             "every pixel the patch renderer makes is an average of training pixels, so it stays in their range; "
+             "a generator can leave it", _copy_share),
 )}
 
 

@@ -84,7 +84,7 @@ class LessonModel:
 
 
 def lesson_models(lesson: Lesson | None = None) -> list[LessonModel]:
-    """Every model the six lessons load, in the order the lessons first need them (one entry per cache entry:
+    """Every model the lessons load, in the order the lessons first need them (one entry per cache entry:
     lesson 05's frame 0 and lesson 06's are the same model when their pairs are equal, and share one entry)."""
     from . import knn, video
     from .data import load_pair, load_sample
@@ -106,12 +106,12 @@ def lesson_models(lesson: Lesson | None = None) -> list[LessonModel]:
         return video.clip_pairs(frames, "edges", config, "carphone")[0]
 
     return [
-        LessonModel("02 03 04", "the cat, super-primitive, TPS", cat("seg_edges"), "seg_edges", "tps"),
+        LessonModel("02 03 04 07", "the cat, super-primitive, TPS", cat("seg_edges"), "seg_edges", "tps"),
         LessonModel("02", "the cat, super-primitive, crop+flip", cat("seg_edges"), "seg_edges", "crop_flip"),
         LessonModel("04", "the cat, edges, TPS", cat("edges"), "edges", "tps"),
         LessonModel("05", "carphone frame 0, edges, TPS", carphone_frame0, "edges", "tps"),
         LessonModel("06", "carphone clip frame 0, edges, crop+flip", clip_frame0, "edges", "crop_flip"),
-        LessonModel("06", "carphone clip frame 0, edges, TPS", clip_frame0, "edges", "tps"),
+        LessonModel("06 07", "carphone clip frame 0, edges, TPS", clip_frame0, "edges", "tps"),
     ]
 
 

@@ -11,7 +11,9 @@ bank of (x, y) patches can also hold TPS warps of the pair (``n_aug``; App. G's 
 coarse to fine: at the coarsest level the primitive alone chooses; then each level's query also holds the
 output so far, upsampled, matched against y blurred the same way (GPNN's query and key), so that neighbouring
 choices agree; further passes at a level match the output against y itself. The edge channel is blurred a
-little before matching, so a stroke one pixel off still finds its patch.
+little before matching, so a stroke one pixel off still finds its patch, and each window also carries its place
+in the frame (weighted by ``position_weight``), so that among similar windows the one from the same place wins.
+For speed, windows are compared in their 64 principal components and queried every other pixel.
 
 Search is :func:`~deepsim_lite.patches.nn_search` (faiss: exact by default, IVF-PQ for a bank over
 ``exact_max_rows``; a GPU index when faiss-gpu and CUDA are there). A :class:`PatchNN` has the input and output
@@ -54,6 +56,10 @@ class PatchNNConfig:
     bank_stride: int = 2  # keep the bank window at every k-th pixel (2: a quarter of them)
     query_stride: int = 2  # match the window at every k-th output pixel (overlapping windows still cover all)
     pca_dims: int | None = 64  # match in this many principal components of the bank's windows (None: all)
+    # weight of a window's place in the frame (0..1 per axis): among similar windows, take the one from the same
+    # place — an edge map's flat windows match anywhere. 3 measured on carphone (edges: 14.9 / 20.8 / 24.4 dB at
+    # 0 / 1 / 3 on frames 1, 5, ..., 29; the super-primitive unchanged), so that clip's patchnn rows are tuned on it.
+    position_weight: float = 3.0
     exact_max_rows: int = 400_000  # banks up to this many rows are searched exactly, larger ones with IVF-PQ
     seed: int = 0  # the bank's warps
 
@@ -65,15 +71,15 @@ class PatchNNConfig:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.patch % 2 == 0:
             raise ValueError(f"patch must be odd (a window centred on its pixel), got {self.patch}")
-        if self.query_stride > self.patch:
-            raise ValueError(f"query_stride {self.query_stride} would leave pixels no window covers; at most the "
-                             f"patch side {self.patch}")
+        if self.query_stride > self.patch // 2 + 1:  # the last window centre is within k - 1 of the border
+            raise ValueError(f"query_stride {self.query_stride} would leave border pixels no window covers; at most "
+                             f"{self.patch // 2 + 1} for {self.patch}x{self.patch} windows")
         if self.pca_dims is not None and (isinstance(self.pca_dims, bool) or not isinstance(self.pca_dims, int)
                                           or self.pca_dims < 1):
             raise ValueError(f"pca_dims must be a positive integer or None, got {self.pca_dims!r}")
         if isinstance(self.n_aug, bool) or not isinstance(self.n_aug, int) or self.n_aug < 0:
             raise ValueError(f"n_aug must be an integer >= 0, got {self.n_aug!r}")
-        for name in ("image_weight", "edge_sigma"):
+        for name in ("image_weight", "edge_sigma", "position_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -92,8 +98,8 @@ class PatchNN:
         t0 = time.perf_counter()
         self.sizes = self._pyramid(p.size)
         images, prims = self._bank_pairs()
-        # per level: keys of the first pass (primitive + blurred image) and later passes (primitive + image)
-        self._levels = [self._level_bank(images, prims, size) for size in self.sizes]
+        # per level: the keys each pass matches against (see _level_bank)
+        self._levels = [self._level_bank(images, prims, size, level == 0) for level, size in enumerate(self.sizes)]
         self.info = {"method": "patchnn", "name": pair.name, "config": asdict(self.config),
                      "bank_rows": int(self._levels[-1]["values"].shape[0]), "build_s": time.perf_counter() - t0}
 
@@ -118,7 +124,7 @@ class PatchNN:
         """Render a primitive: ``(3, H, W)`` float in [-1, 1] (a batch of encodings ``(N, C_p, H, W)`` gives
         ``(N, 3, H, W)``), as :meth:`DeepSIMModel.generate` does."""
         if isinstance(primitive, torch.Tensor):
-            x = primitive if primitive.ndim == 4 else primitive[None]
+            x = (primitive if primitive.ndim == 4 else primitive[None]).detach().cpu()
             expected = self.n_labels + int(self.has_edges)
             if x.ndim != 4 or x.shape[1] != expected or tuple(x.shape[-2:]) != self.size:
                 raise ValueError(f"encoded primitive has shape {tuple(primitive.shape)}; expected (C_p, H, W) or "
@@ -162,35 +168,43 @@ class PatchNN:
             x = torch.cat([x[:, :-1], _blur(x[:, -1:], self.config.edge_sigma)], 1)
         return _resize(x, size)
 
-    def _level_bank(self, images: torch.Tensor, prims: torch.Tensor, size: tuple[int, int]) -> dict:
+    def _level_bank(self, images: torch.Tensor, prims: torch.Tensor, size: tuple[int, int], coarsest: bool) -> dict:
+        """A level's image windows (the values) and the indexes its passes search: at the coarsest level the
+        first pass matches the primitive alone; at a finer one the primitive + y blurred as an upsampled
+        output of the level below is; later passes match the primitive + y."""
         c, k = self.config, self.config.bank_stride
         y = _resize(images, size)
         prim_rows = raw_patches(self._features(prims, size), c.patch, k)
-        coarse = (round(size[0] / 2), round(size[1] / 2))
-        blurred = _resize(_resize(images, coarse), size)  # what an upsampled output of the level below looks like
         w = c.image_weight
-        return {"size": size,
-                "values": raw_patches(y, c.patch, k),
-                "prim_only": self._index(prim_rows),
-                "first": self._index(torch.cat([prim_rows, w * raw_patches(blurred, c.patch, k)], 1)),
-                "later": self._index(torch.cat([prim_rows, w * raw_patches(y, c.patch, k)], 1))}
+        where = _centres(size, k).repeat(len(images), 1)  # the bank's rows: picture, then window row, then column
+        if coarsest:
+            first = self._index(prim_rows, where)
+        else:
+            blurred = _resize(_resize(images, (round(size[0] / 2), round(size[1] / 2))), size)
+            first = self._index(torch.cat([prim_rows, w * raw_patches(blurred, c.patch, k)], 1), where)
+        later = (self._index(torch.cat([prim_rows, w * raw_patches(y, c.patch, k)], 1), where)
+                 if c.passes > 1 else None)
+        return {"size": size, "values": raw_patches(y, c.patch, k), "first": first, "later": later}
 
-    def _index(self, rows: torch.Tensor) -> dict:
-        """A faiss index over ``rows``, in their first ``pca_dims`` principal components (queries are projected
-        the same way by :meth:`_project`)."""
+    def _index(self, rows: torch.Tensor, where: torch.Tensor) -> dict:
+        """A faiss index over ``rows`` in their first ``pca_dims`` principal components, with the windows' places
+        ``where`` ``(N, 2)`` (queries are projected the same way by :meth:`_project`)."""
         mean, basis = rows.mean(0), None
         k = self.config.pca_dims
-        if k is not None and rows.shape[1] > k:
-            basis = torch.linalg.svd(rows - mean, full_matrices=False).Vh[:k].T  # (D, k)
-        arr = self._project(rows, {"mean": mean, "basis": basis})
+        if k is not None and rows.shape[1] > k:  # the top eigenvectors of the D x D covariance (not an N x D SVD)
+            centred = rows - mean
+            _, vectors = torch.linalg.eigh(centred.T.double() @ centred.double())
+            basis = vectors[:, -k:].flip(1).float()  # (D, k), largest variance first
+        arr = self._project(rows, where, {"mean": mean, "basis": basis})
         exact = len(arr) <= self.config.exact_max_rows
         if not exact:  # IVF-PQ wants the width a multiple of its 64 sub-quantisers: zero columns change no distance
             arr = np.ascontiguousarray(np.pad(arr, ((0, 0), (0, -arr.shape[1] % 64))))
         return {"index": build_index(arr, exact=exact), "mean": mean, "basis": basis}
 
-    @staticmethod
-    def _project(rows: torch.Tensor, bank: dict) -> np.ndarray:
+    def _project(self, rows: torch.Tensor, where: torch.Tensor, bank: dict) -> np.ndarray:
         x = rows if bank["basis"] is None else (rows - bank["mean"]) @ bank["basis"]
+        if self.config.position_weight > 0:
+            x = torch.cat([x, self.config.position_weight * where], 1)
         return as_rows(x)
 
     # -- rendering
@@ -198,29 +212,33 @@ class PatchNN:
         c = self.config
         out = None
         k = c.query_stride
-        for level, bank in enumerate(self._levels):
+        for bank in self._levels:
             size = bank["size"]
             prim_rows = raw_patches(self._features(cond[None], size), c.patch, k)
             for p in range(c.passes):
                 if out is None:  # the coarsest level's first pass: the primitive alone
-                    query, index = prim_rows, bank["prim_only"]
+                    query = prim_rows
                 else:
                     if out.shape[-2:] != size:
                         out = _resize(out[None], size)[0]
                     query = torch.cat([prim_rows, c.image_weight * raw_patches(out, c.patch, k)], 1)
-                    index = bank["first"] if p == 0 and level > 0 else bank["later"]
-                out = self._compose(query, index, bank["values"], size)
+                out = self._compose(query, _centres(size, k), bank["first"] if p == 0 else bank["later"],
+                                    bank["values"], size)
         return out.clamp(-1, 1)
 
-    def _compose(self, query: torch.Tensor, bank: dict, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def _compose(self, query: torch.Tensor, where: torch.Tensor, bank: dict, values: torch.Tensor,
+                 size: tuple[int, int]) -> torch.Tensor:
         """Each query window's nearest bank window -> that window of y, overlapping windows averaged ``(3, H, W)``.
 
         Query windows are centred on every ``query_stride``-th pixel; each output pixel is the mean of the
         windows that cover it (``patch²`` of them at stride 1)."""
-        q = self._project(query, bank)
+        q = self._project(query, where, bank)
         if q.shape[1] != bank["index"].d:  # the zero columns of a padded IVF index
             q = np.ascontiguousarray(np.pad(q, ((0, 0), (0, bank["index"].d - q.shape[1]))))
         _, nearest = nn_search(q, index=bank["index"], with_index=True)
+        if (nearest < 0).any():  # IVF found nothing in the cells it probed: never take a wrong window silently
+            raise RuntimeError(f"the approximate patch search found no neighbour for {int((nearest < 0).sum())} "
+                               "windows; raise PatchNNConfig.exact_max_rows to search this bank exactly")
         patches = values[torch.from_numpy(nearest)]  # (h'*w', 3*p*p)
         (h, w), p, k = size, self.config.patch, self.config.query_stride
         r = p // 2
@@ -229,6 +247,14 @@ class PatchNN:
         summed = F.fold(patches.T[None], canvas, p, stride=k)[0, :, r:r + h, r:r + w]
         count = F.fold(torch.ones(1, p * p, hq * wq), canvas, p, stride=k)[0, :, r:r + h, r:r + w]
         return summed / count
+
+
+def _centres(size: tuple[int, int], stride: int) -> torch.Tensor:
+    """``(h' * w', 2)`` places (y, x) in [0, 1) of the windows :func:`raw_patches` centres every ``stride`` pixels,
+    in its row order."""
+    h, w = size
+    ys, xs = torch.arange(0, h, stride) / h, torch.arange(0, w, stride) / w
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2).float()
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -37,7 +38,7 @@ from .cache import cached_model
 from .config import TrainConfig
 from .data import Pair, data_dir, fit_size, load_image, resize_pair
 from .extract import SEGMENTATIONS, extract_primitives
-from .patchnn import PatchNN
+from .patchnn import PatchNN, PatchNNConfig
 from .viz import make_grid
 
 __all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "run_cell", "run_benchmark", "markdown_table",
@@ -121,13 +122,13 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     name = _cell_name(clip, primitive_kind, segmentation, augmentation, preset)
     path = Path(out_dir) / name if out_dir is not None else None
     trained = augmentation != PATCHNN
-    config = json.loads(json.dumps(TrainConfig.preset(preset, primitive_kind=primitive_kind, **overrides,
-                                                      **({"augmentation": augmentation} if trained else {})
-                                                      ).to_dict()))  # as the cell file stores it
+    settings = (TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=augmentation, **overrides)
+                .to_dict() if trained else asdict(PatchNNConfig()))  # what makes the cell's result: its key
+    config = json.loads(json.dumps(settings))  # as the cell file stores it
     if path is not None and path.exists():
         done = _read_cell(path, config, preset)
         if (done is not None and done.get("frames") == len(pairs) and done.get("overrides") == overrides
-                and done.get("segmentation") == segmentation):
+                and done.get("segmentation") == segmentation and done.get("size_hw") == list(pairs[0].size)):
             return done
     t0 = time.perf_counter()
     if trained:
@@ -141,7 +142,7 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
         if i == train_index:
             continue
         t = time.perf_counter()
-        out = model.generate(pair.primitive)
+        out = model.generate(pair.primitive).cpu()  # on the host: the time includes the device's work
         render_s.append(time.perf_counter() - t)
         row = {"frame": i, "psnr": float(metrics.psnr(out, pair.image)), "ssim": float(metrics.ssim(out, pair.image)),
                "l1": float(metrics.l1(out, pair.image))}
@@ -157,8 +158,7 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
               "perceptual_loss": model.info.get("perceptual") if trained else "no training",
               "train_or_load_s": t_train, "ms_per_frame": 1000 * float(np.median(render_s)),
               "summary": summary, "per_frame": rows}
-    if not trained:
-        result["patchnn"] = model.info["config"]
+
     if path is not None:
         write_json(path, result)
     return result

@@ -22,6 +22,9 @@ CASES = {
     "02.6": ([1.0, torch.tensor(1.00001)], [0.5, 0.25, 2.0, 0.0, True]),
     "05.2": ([[148.7, 140.2, 131.0, 129.2], (10, 9, 9.5), np.array([3.0, 2.0, 1.0]), {0: 3.0, 10: 1.0, 5: 2.0}],
              [[129.2, 148.7, 131.0], [5.0, 5.0, 5.0], [1.0, 2.0], [3.0, -1.0, 2.0], 3.0, {5: 2.0, 10: 1.0, 20: 0.5}]),
+    "07.1": ([(39.4, 28.8), [151.2, 28.4], (np.float32(33.5), torch.tensor(30.0))],
+             [(28.8, 39.4), (29.0, 25.0), (31.0, 30.0), 45.0, (True, 1)]),
+    "07.2": ([(1.0, 0.97), (0.9995, 0.5), (1.0, 1.0)], [(0.97, 1.0), (0.9, 0.8), (1.2, 0.9), (1.0, -0.1), 1.0]),
 }
 
 
@@ -88,7 +91,7 @@ def test_student_build_of_the_lessons(tmp_path, capsys):
     (tmp_path / "09_old_lesson.ipynb").write_text("{}")  # from an earlier build: removed
     assert cli.main(["lessons", "student", "--notebooks", str(ROOT / "notebooks"), "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "09_old_lesson.ipynb").exists()
-    assert "wrote 6 student notebooks" in capsys.readouterr().out
+    assert "wrote 7 student notebooks" in capsys.readouterr().out
     for book in sorted(tmp_path.glob("*.ipynb")):
         nb = json.loads(book.read_text())
         text = book.read_text()

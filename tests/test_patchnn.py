@@ -73,9 +73,19 @@ def test_the_bank_holds_the_warps_and_large_banks_use_ivf(pair):
     assert float(metrics.psnr(approx.generate(small.primitive), small.image)) > 20
 
 
+@pytest.mark.parametrize("patch, stride", [(7, 1), (7, 2), (7, 4), (5, 3), (3, 2)])
+def test_strided_queries_cover_every_pixel(pair, patch, stride):
+    r = PatchNN(pair, PatchNNConfig(patch=patch, query_stride=stride, bank_stride=1, levels=1, passes=1))
+    out = r.generate(pair.primitive)
+    assert out.shape == (3, *pair.size) and torch.isfinite(out).all()
+    assert float(metrics.psnr(out, pair.image)) > 30, "aligned windows of the training primitive find themselves"
+
+
 def test_config_is_validated():
     with pytest.raises(ValueError, match="patch must be odd"):
         PatchNNConfig(patch=6)
+    with pytest.raises(ValueError, match="query_stride 5 would leave border pixels no window covers; at most 4"):
+        PatchNNConfig(patch=7, query_stride=5)
     with pytest.raises(ValueError, match="n_aug must be an integer >= 0, got -1"):
         PatchNNConfig(n_aug=-1)
     with pytest.raises(ValueError, match="image_weight must be a finite number >= 0"):
@@ -103,7 +113,7 @@ def test_a_patchnn_cell_of_the_video_benchmark(tmp_path):
     cfg = ds.TrainConfig.preset("lesson", max_side=48)
     pairs = video.clip_pairs(frames, "edges", cfg, "carphone")
     r = video.run_cell(pairs, "carphone", "edges", "patchnn", out_dir=tmp_path, max_side=48)
-    assert r["perceptual_loss"] == "no training" and r["ms_per_frame"] > 0 and r["patchnn"]["patch"] == 7
+    assert r["perceptual_loss"] == "no training" and r["ms_per_frame"] > 0 and r["config"]["patch"] == 7
     assert [row["frame"] for row in r["per_frame"]] == [1, 2]
     again = video.run_cell(pairs, "carphone", "edges", "patchnn", out_dir=tmp_path, max_side=48)
     assert again == json.loads(json.dumps(r)), "a finished cell is read back"

@@ -26,6 +26,7 @@ Example (in a notebook cell)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -344,9 +345,11 @@ class PrimitiveEditor(W.VBox):
             self.generate()
 
     def _on_method(self, change: dict) -> None:
-        """The method switch: the same edit, rendered by the chosen model."""
+        """The method switch: the same edit, rendered by the chosen model (a failure shows in the status)."""
         self.state.set_render(self._renders[change["new"]])
-        self.generate()
+        self.output_view.value = b""  # never the other method's picture under this one's name
+        with contextlib.suppress(Exception):  # generate() already wrote the error into the status line
+            self.generate()
 
     def _on_state(self, what: str) -> None:
         if what == "primitive":
