@@ -27,7 +27,7 @@ from ._io import write_torch
 from .config import TrainConfig
 from .data import SizeAdjustedWarning, resize_pair
 from .nets import GlobalGenerator
-from .primitives import Primitive, decode, encode
+from .primitives import Primitive, check_reads, decode, encode
 
 __all__ = ["DeepSIMModel", "build_generator", "render", "load_model", "read_checkpoint", "add_checksum",
            "CHECKPOINT_VERSION",
@@ -106,13 +106,8 @@ class DeepSIMModel:
 
     def check_primitive(self, primitive: Primitive) -> None:
         """Raise a one-line ``ValueError`` if ``primitive`` cannot be fed to this model."""
-        if not isinstance(primitive, Primitive):
-            raise ValueError(f"expected a Primitive, got {type(primitive).__name__}")
-        if primitive.n_labels != self.n_labels or primitive.has_edges != self.has_edges:
-            want = f"{self.n_labels} labels" + (" + edges" if self.has_edges else "")
-            got = f"{primitive.n_labels} labels" + (" + edges" if primitive.has_edges else "")
-            raise ValueError(f"the model was trained on a {want} primitive ({self.config.primitive_kind}); "
-                             f"got {got}")
+        check_reads(primitive, self.n_labels, self.has_edges, "the model was trained on",
+                    f" ({self.config.primitive_kind})")
 
     def generate(self, primitive: Primitive | torch.Tensor) -> torch.Tensor:
         """Render an (edited) primitive: -> ``(3, H, W)`` float in [-1, 1] at the trained size.

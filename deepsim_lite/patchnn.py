@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from . import augment
 from .data import Pair
 from .patches import as_rows, build_index, nn_search, raw_patches
-from .primitives import Primitive, encode
+from .primitives import Primitive, check_reads, encode
 
 __all__ = ["PatchNNConfig", "PatchNN"]
 
@@ -110,12 +110,7 @@ class PatchNN:
 
     def check_primitive(self, primitive: Primitive) -> None:
         """Raise a one-line ``ValueError`` if ``primitive`` is not of the training pair's kind and labels."""
-        if not isinstance(primitive, Primitive):
-            raise ValueError(f"expected a Primitive, got {type(primitive).__name__}")
-        if primitive.n_labels != self.n_labels or primitive.has_edges != self.has_edges:
-            want = f"{self.n_labels} labels" + (" + edges" if self.has_edges else "")
-            got = f"{primitive.n_labels} labels" + (" + edges" if primitive.has_edges else "")
-            raise ValueError(f"the patch renderer's pair has a {want} primitive; got {got}")
+        check_reads(primitive, self.n_labels, self.has_edges, "the patch renderer's pair has")
         if primitive.size != self.size:
             raise ValueError(f"the primitive is {primitive.size[0]}x{primitive.size[1]} but the pair is "
                              f"{self.size[0]}x{self.size[1]}; resize it first (data.resize_pair)")

@@ -31,6 +31,8 @@ __all__ = [
     "Primitive",
     "labels_from_levels",
     "labels_under_edges",
+    "describe_channels",
+    "check_reads",
     "check_label_map",
     "encode",
     "decode",
@@ -204,6 +206,21 @@ def labels_from_levels(values: np.ndarray | torch.Tensor, levels: list[int] | No
         if level <= int(v.max()):
             table[level] = i
     return table[v]
+
+
+def describe_channels(n_labels: int, has_edges: bool) -> str:
+    """What a network reads, in words for messages: ``"8 labels + edges"``, ``"0 labels + edges"``."""
+    return f"{n_labels} labels" + (" + edges" if has_edges else "")
+
+
+def check_reads(primitive: object, n_labels: int, has_edges: bool, reader: str, detail: str = "") -> None:
+    """Raise a one-line ``ValueError`` unless ``primitive`` is a :class:`Primitive` with ``n_labels`` labels and an
+    edge map exactly when ``has_edges``; the message starts with ``reader`` (e.g. "the model was trained on")."""
+    if not isinstance(primitive, Primitive):
+        raise ValueError(f"expected a Primitive, got {type(primitive).__name__}")
+    if primitive.n_labels != n_labels or primitive.has_edges != has_edges:
+        raise ValueError(f"{reader} a {describe_channels(n_labels, has_edges)} primitive{detail}; got "
+                         f"{describe_channels(primitive.n_labels, primitive.has_edges)}")
 
 
 def labels_under_edges(labels: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ from .model import (
     render,
 )
 from .nets import MultiscaleDiscriminator, count_parameters, init_weights
-from .primitives import Primitive, decode, encode
+from .primitives import Primitive, decode, describe_channels, encode
 from .viz import make_grid
 
 __all__ = ["TrainResult", "Trainer", "fit", "resume", "training_pairs", "NonFiniteLossError", "RunFinishedError"]
@@ -244,9 +244,8 @@ class Trainer:
                              "preset's networks (e.g. dataclasses.replace(model.config, iterations=...))")
         p = self.pair.primitive
         if (state["n_labels"], state["has_edges"]) != (p.n_labels, p.has_edges):
-            raise ValueError(f"init_from {what} reads {state['n_labels']} labels"
-                             f"{' + edges' if state['has_edges'] else ''}; the pairs have {p.n_labels} labels"
-                             f"{' + edges' if p.has_edges else ''}")
+            raise ValueError(f"init_from {what} reads {describe_channels(state['n_labels'], state['has_edges'])}; "
+                             f"the pairs have {describe_channels(p.n_labels, p.has_edges)}")
         if "D" not in state and not reset_optimiser:
             raise ValueError(f"init_from {what} is a trained model without optimiser state; keep "
                              "reset_optimiser=True or start from its training checkpoint (checkpoints/last.pt)")

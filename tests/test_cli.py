@@ -280,7 +280,7 @@ def test_lessons_list_names_every_model_and_bad_mode_is_one_line(tmp_path, monke
     r = _run("lessons", "list")
     lines = r.stdout.strip().splitlines()
     assert r.returncode == 0 and len(lines) == len(ds.lessons.lesson_models()) == 6
-    assert all(line.endswith("| not cached") for line in lines) and "02 03 04 | the cat" in lines[0]
+    assert all(line.endswith("| not cached") for line in lines) and "02 03 04 07 | the cat" in lines[0]
     bad = _run("lessons", "prepare", "--mode", "huge")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid choice: 'huge'" in bad.stderr
 
