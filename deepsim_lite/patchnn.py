@@ -57,8 +57,8 @@ class PatchNNConfig:
     query_stride: int = 2  # match the window at every k-th output pixel (overlapping windows still cover all)
     pca_dims: int | None = 64  # match in this many principal components of the bank's windows (None: all)
     # weight of a window's place in the frame (0..1 per axis): among similar windows, take the one from the same
-    # place — an edge map's flat windows match anywhere. 3 measured on carphone (edges: 14.9 / 20.8 / 24.4 dB at
-    # 0 / 1 / 3 on frames 1, 5, ..., 29; the super-primitive unchanged), so that clip's patchnn rows are tuned on it.
+    # place — an edge map's flat windows match anywhere. Set by trying 0, 1 and 3 on carphone's frames (a quick
+    # check, not a committed benchmark), so that clip's patchnn rows in the video table are tuned on it.
     position_weight: float = 3.0
     exact_max_rows: int = 400_000  # banks up to this many rows are searched exactly, larger ones with IVF-PQ
     seed: int = 0  # the bank's warps
