@@ -24,7 +24,7 @@ from .nets import INITS
 from .primitives import KINDS
 from .tps import Omega
 
-__all__ = ["TrainConfig", "PRESETS", "select_device", "amp_enabled", "channels_last_enabled"]
+__all__ = ["TrainConfig", "PRESETS", "preset_changes", "select_device", "amp_enabled", "channels_last_enabled"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
@@ -129,7 +129,16 @@ class TrainConfig:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown TrainConfig field(s) {', '.join(sorted(unknown))}")
-        return dataclasses.replace(PRESETS[name], **overrides)
+        base = PRESETS[name]
+        for sub in ("omega", "crop"):  # a mapping changes only the fields it names: omega={"L": 5.0}
+            if isinstance(overrides.get(sub), dict):
+                inner = getattr(base, sub)
+                bad = set(overrides[sub]) - {f.name for f in dataclasses.fields(inner)}
+                if bad:
+                    raise ValueError(f"unknown {sub} field(s) {', '.join(sorted(bad))}; {type(inner).__name__} has "
+                                     f"{', '.join(f.name for f in dataclasses.fields(inner))}")
+                overrides[sub] = dataclasses.replace(inner, **overrides[sub])
+        return dataclasses.replace(base, **overrides)
 
     @property
     def multiple(self) -> int:
@@ -154,6 +163,26 @@ class TrainConfig:
         d["crop"] = CropFlip(**d["crop"])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def preset_changes(name: str, **overrides) -> dict:
+    """The part of ``overrides`` that changes preset ``name``, in plain JSON types: a field set to the preset's
+    own value is dropped, ``omega``/``crop`` become dicts of their changed fields. Two sets of overrides that
+    build the same configuration give the same dict (what names a benchmark cell).
+
+    >>> preset_changes("lesson", seed=0, iterations=300, omega={"L": 10.0, "grid_size": 3})
+    {'iterations': 300, 'omega': {'grid_size': 3}}
+    """
+    base, built = PRESETS[name].to_dict() if name in PRESETS else {}, TrainConfig.preset(name, **overrides).to_dict()
+    changes = {}
+    for key in sorted(overrides):
+        if isinstance(built[key], dict):
+            inner = {k: v for k, v in built[key].items() if v != base[key][k]}
+            if inner:
+                changes[key] = inner
+        elif built[key] != base[key]:
+            changes[key] = built[key]
+    return changes
 
 
 def _choice(name: str, value, choices) -> None:

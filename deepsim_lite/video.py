@@ -21,8 +21,10 @@ the training-free baseline). Every cell records its rendering time per frame.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -35,14 +37,14 @@ from . import metrics
 from ._image import from_uint8
 from ._io import write_json
 from .cache import cached_model
-from .config import TrainConfig
+from .config import TrainConfig, preset_changes
 from .data import Pair, data_dir, fit_size, load_image, resize_pair
 from .extract import SEGMENTATIONS, extract_primitives
 from .patchnn import PatchNN, PatchNNConfig
 from .viz import make_grid
 
-__all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "run_cell", "run_benchmark", "markdown_table",
-           "comparison_panels", "comparison_figure"]
+__all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "cell_path", "finished_cell", "run_cell", "run_benchmark",
+           "markdown_table", "comparison_panels", "comparison_figure"]
 
 CLIPS = {"carphone": "videos/carphone", "bikes": "videos/bikes"}
 PATCHNN = "patchnn"  # the training-free method of a cell, beside the augmentations of a trained generator
@@ -100,9 +102,26 @@ def _scorers() -> dict:
     return {"lpips": metrics.LPIPS(), "sifid": metrics.SIFID()}
 
 
-def _cell_name(clip: str, primitive_kind: str, segmentation: str, augmentation: str, preset: str) -> str:
-    labels = "" if segmentation == "none" else f"-{segmentation}"  # edges: "none", nothing to carry
-    return f"{clip}-{primitive_kind}{labels}-{augmentation}-{preset}.json"
+def cell_changes(method: str, preset: str, overrides: dict) -> dict:
+    """What a cell's settings change in its preset (:func:`~deepsim_lite.config.preset_changes`); nothing for
+    ``patchnn``, which trains nothing."""
+    return {} if method == PATCHNN else preset_changes(preset, **overrides)
+
+
+def cell_path(out_dir: str | os.PathLike, clip: str, primitive_kind: str, method: str, preset: str = "lesson",
+              segmentation: str = "flow", overrides: dict | None = None) -> Path:
+    """Where :func:`run_cell` keeps a cell: ``<clip>-<primitive>[-<segmentation>]-<method>-<preset>[-<changes>].json``,
+    the changes being the fields that differ from the preset (``seed=1``, ``omega.L=5.0``), so a cell with other
+    settings never overwrites another (a long list of changes is named by its hash)."""
+    labels = "" if primitive_kind == "edges" else f"-{segmentation}"  # edges: nothing to carry
+    flat = []
+    for key, value in cell_changes(method, preset, overrides or {}).items():
+        flat += [(f"{key}.{k}", v) for k, v in value.items()] if isinstance(value, dict) else [(key, value)]
+    tag = ",".join(f"{k}={v}" for k, v in flat)
+    if len(tag) > 100 or re.search(r"[^A-Za-z0-9._=,+-]", tag):  # long, or not a plain file name: its hash
+        changes = cell_changes(method, preset, overrides or {})
+        tag = "cfg" + hashlib.sha1(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(out_dir) / f"{clip}-{primitive_kind}{labels}-{method}-{preset}{'-' + tag if tag else ''}.json"
 
 
 def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: str, preset: str = "lesson",
@@ -111,25 +130,22 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     """Train on ``pairs[train_index]`` with one augmentation, render and score every other frame.
 
     ``segmentation`` names how ``pairs`` were labelled (:func:`clip_pairs`); it is recorded with the result.
-    Results go to ``<out_dir>/<clip>-<primitive>[-<segmentation>]-<augmentation>-<preset>.json``; a finished
-    cell is read back instead of recomputed (re-runs resume). Returns the result dict with per-frame scores
-    and their mean ± std.
+    Results go to :func:`cell_path` in ``out_dir``; a finished cell is read back instead of recomputed (re-runs
+    resume). Returns the result dict with per-frame scores and their mean ± std.
     """
     if segmentation not in SEGMENTATIONS:
         raise ValueError(f"unknown segmentation {segmentation!r}; choose one of {', '.join(SEGMENTATIONS)}")
     if primitive_kind == "edges":
         segmentation = "none"
-    name = _cell_name(clip, primitive_kind, segmentation, augmentation, preset)
-    path = Path(out_dir) / name if out_dir is not None else None
-    trained = augmentation != PATCHNN
-    settings = (TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=augmentation, **overrides)
-                .to_dict() if trained else asdict(PatchNNConfig()))  # what makes the cell's result: its key
-    config = json.loads(json.dumps(settings))  # as the cell file stores it
-    if path is not None and path.exists():
-        done = _read_cell(path, config, preset)
-        if (done is not None and done.get("frames") == len(pairs) and done.get("overrides") == overrides
-                and done.get("segmentation") == segmentation and done.get("size_hw") == list(pairs[0].size)):
+    path = None
+    if out_dir is not None:
+        path = cell_path(out_dir, clip, primitive_kind, augmentation, preset, segmentation, overrides)
+        done = finished_cell(path, primitive_kind, augmentation, preset, segmentation, len(pairs), pairs[0].size,
+                             overrides, train_index)
+        if done is not None:
             return done
+    trained = augmentation != PATCHNN
+    config = _cell_settings(primitive_kind, augmentation, preset, overrides)
     t0 = time.perf_counter()
     if trained:
         model = cached_model(pairs[train_index], primitive_kind, augmentation, preset, progress=progress, **overrides)
@@ -152,9 +168,9 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     summary = {k: {"mean": float(np.mean([r[k] for r in rows])), "std": float(np.std([r[k] for r in rows]))}
                for k in keys}
     result = {"clip": clip, "primitive": primitive_kind, "segmentation": segmentation, "augmentation": augmentation,
-              "preset": preset,
-              "frames": len(pairs), "train_frame": train_index, "size_hw": list(pairs[0].size),
-              "overrides": overrides, "config": config, "labels": {k: m.label for k, m in scorers.items()},
+              "preset": preset, "frames": len(pairs), "train_frame": train_index, "size_hw": list(pairs[0].size),
+              "overrides": cell_changes(augmentation, preset, overrides), "config": config,
+              "labels": {k: m.label for k, m in scorers.items()},
               "perceptual_loss": model.info.get("perceptual") if trained else "no training",
               "train_or_load_s": t_train, "ms_per_frame": 1000 * float(np.median(render_s)),
               "summary": summary, "per_frame": rows}
@@ -162,6 +178,30 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     if path is not None:
         write_json(path, result)
     return result
+
+
+def _cell_settings(primitive_kind: str, method: str, preset: str, overrides: dict) -> dict:
+    """What makes a cell's result, as its file stores it: the training config, or PatchNN's settings."""
+    settings = (asdict(PatchNNConfig()) if method == PATCHNN else
+                TrainConfig.preset(preset, primitive_kind=primitive_kind, augmentation=method, **overrides).to_dict())
+    return json.loads(json.dumps(settings))
+
+
+def finished_cell(path: str | os.PathLike, primitive_kind: str, method: str, preset: str, segmentation: str,
+                  frames: int, size_hw: tuple[int, int], overrides: dict, train_index: int = 0) -> dict | None:
+    """The result in ``path`` if it is this cell's, finished: the same settings, frame count, frame size and
+    test labels; None when the file is missing, cut off or stale (with a note naming it)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if primitive_kind == "edges":
+        segmentation = "none"
+    done = _read_cell(path, _cell_settings(primitive_kind, method, preset, overrides), preset)
+    if (done is not None and done.get("frames") == frames and done.get("size_hw") == list(size_hw)
+            and done.get("overrides") == cell_changes(method, preset, overrides)
+            and done.get("segmentation") == segmentation and done.get("train_frame") == train_index):
+        return done
+    return None
 
 
 _CELL_KEYS = ("clip", "primitive", "augmentation", "preset", "frames", "train_frame", "overrides", "labels",

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from deepsim_lite.config import PRESETS, TrainConfig, amp_enabled, channels_last_enabled, select_device
+from deepsim_lite.config import PRESETS, TrainConfig, amp_enabled, channels_last_enabled, preset_changes, select_device
+from deepsim_lite.tps import Omega
 
 
 def test_presets_hold_the_paper_defaults():
@@ -101,3 +102,17 @@ def test_channels_last_policy():
     assert channels_last_enabled(dataclasses.replace(ok, batch_size=1), "cuda")[1].endswith("(torch 2.14)")
     assert "on the CPU" in channels_last_enabled(ok, "cpu")[1]
     assert channels_last_enabled(PRESETS["lesson"], "cuda") == (False, "")
+
+
+def test_preset_takes_omega_and_crop_as_mappings_and_names_its_changes():
+    cfg = TrainConfig.preset("lesson", omega={"L": 5.0}, crop={"min_scale": 0.5})
+    assert cfg.omega == Omega(L=5.0) and cfg.crop.min_scale == 0.5 and cfg.crop.flip_p == 0.5
+    with pytest.raises(ValueError, match="unknown omega field.s. M; Omega has grid_size, L, lam, fixed_corners"):
+        TrainConfig.preset("lesson", omega={"M": 1})
+    with pytest.raises(ValueError, match="L must"):
+        TrainConfig.preset("lesson", omega={"L": -1.0})
+    # the same configuration reached two ways names the same changes; the preset's own values are no change
+    assert preset_changes("lesson", seed=0, iterations=500, omega={"L": 10.0}) == {}
+    by_object = preset_changes("lesson", omega=Omega(grid_size=3), lr=1e-3, seed=2)
+    by_mapping = preset_changes("lesson", seed=2, omega={"grid_size": 3})
+    assert by_object == by_mapping == {"omega": {"grid_size": 3}, "seed": 2}

@@ -71,10 +71,10 @@ def test_flow_labels_are_the_default_and_recorded(carphone, tmp_path, monkeypatc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
         r = video.run_cell(flow, "carphone", "seg", "tps", out_dir=tmp_path, **TINY)
-        old = json.loads((tmp_path / "carphone-seg-flow-tps-lesson.json").read_text())
+        old = json.loads((tmp_path / "carphone-seg-flow-tps-lesson-iterations=3.json").read_text())
         assert r["segmentation"] == old["segmentation"] == "flow"
         rk = video.run_cell(kmeans, "carphone", "seg", "tps", out_dir=tmp_path, segmentation="kmeans", **TINY)
-    assert (tmp_path / "carphone-seg-kmeans-tps-lesson.json").exists() and rk["summary"] != r["summary"]
+    assert (tmp_path / "carphone-seg-kmeans-tps-lesson-iterations=3.json").exists() and rk["summary"] != r["summary"]
     table = video.markdown_table([r, rk])
     assert "| carphone | seg (flow) | tps |" in table and "| carphone | seg (kmeans) | tps |" in table
     with pytest.raises(ValueError, match="unknown segmentation 'sam'"):
@@ -91,7 +91,7 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
     assert [row["frame"] for row in r["per_frame"]] == [1, 2, 3]
     assert set(r["summary"]) == {"psnr", "ssim", "l1", "lpips", "sifid"}
     assert r["summary"]["psnr"]["mean"] == pytest.approx(np.mean([x["psnr"] for x in r["per_frame"]]))
-    saved = json.loads((tmp_path / "carphone-edges-tps-lesson.json").read_text())
+    saved = json.loads((tmp_path / "carphone-edges-tps-lesson-iterations=3.json").read_text())
     assert saved["summary"] == r["summary"]
     calls = []
     monkeypatch.setattr(video, "cached_model", lambda *a, **k: calls.append(1))
@@ -109,7 +109,7 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
         raise Recomputed
 
     monkeypatch.setattr(video, "cached_model", recompute)
-    path = tmp_path / "carphone-edges-tps-lesson.json"
+    path = tmp_path / "carphone-edges-tps-lesson-iterations=3.json"
     for broken, note in (('{"clip": "carphone", "summ', "is not readable JSON"), ('{"clip": "carphone"}', "lacks")):
         path.write_text(broken)
         with pytest.raises(Recomputed):
@@ -122,3 +122,30 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
     with pytest.raises(Recomputed):
         video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
     assert f"{path} was trained with another configuration of preset 'lesson' (ngf" in capsys.readouterr().out
+
+
+def test_cells_with_other_settings_keep_their_own_files(carphone, tmp_path, monkeypatch):
+    """A seed (or any field) that differs from the preset is another cell: its own file, never an overwrite.
+    Overrides equal to the preset's value name the same cell as none at all."""
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig.preset("lesson", **TINY)
+    pairs = video.clip_pairs(carphone[:3], "edges", cfg, "carphone")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
+        r0 = video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, seed=0, **TINY)
+        r1 = video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, seed=1, omega={"L": 5.0}, **TINY)
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert names == ["carphone-edges-tps-lesson-iterations=3,omega.L=5.0,seed=1.json",
+                     "carphone-edges-tps-lesson-iterations=3.json"]
+    assert r0["overrides"] == {"iterations": 3} and r1["overrides"] == {"iterations": 3, "omega": {"L": 5.0}, "seed": 1}
+    assert r1["config"]["omega"]["L"] == 5.0 and r1["config"]["seed"] == 1 and r1["summary"] != r0["summary"]
+    assert video.cell_path(tmp_path, "carphone", "edges", "tps", "lesson", "flow", {"seed": 0, **TINY}) == (
+        tmp_path / names[1])
+    # seed 0 stated or not is the same cell; another seed or training frame is not
+    for stated in ({"seed": 0, **TINY}, TINY):
+        assert video.finished_cell(tmp_path / names[1], "edges", "tps", "lesson", "none", len(pairs), pairs[0].size,
+                                   stated) == r0
+    assert video.finished_cell(tmp_path / names[1], "edges", "tps", "lesson", "none", len(pairs), pairs[0].size, TINY,
+                               train_index=1) is None
+    assert video.finished_cell(tmp_path / names[1], "edges", "tps", "lesson", "none", len(pairs), pairs[0].size,
+                               {**TINY, "seed": 1}) is None
