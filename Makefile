@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-stamp
 TORCH  := torch==2.14.1 torchvision==0.29.1
-EXTRAS := cpu,notebooks,test,site
+EXTRAS := cpu,notebooks,test,site,sweep
 export DEEPSIM_MODE ?= lesson
 
 CHROMIUM := /usr/bin/chromium

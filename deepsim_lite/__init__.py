@@ -7,7 +7,8 @@ The way from photo to edited photo, one module each: :mod:`data` (load a pair), 
 (primitives from photos), :mod:`primitives` (the Primitive type), :mod:`tps` and :mod:`augment`
 (warps), :mod:`config` (TrainConfig), :mod:`train` (fit), :mod:`model` (generate, save, load),
 :mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing), :mod:`drawn` (primitives
-drawn in another program).
+drawn in another program). Measuring: :mod:`video` (the paper's video benchmark), :mod:`heldout`,
+:mod:`sweep` (grids of benchmark cells on Ray, this machine or a cluster).
 """
 
 from . import augment, drawn, edits, extract, heldout, nets, tps, viz

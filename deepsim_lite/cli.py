@@ -258,6 +258,51 @@ def _cmd_bench_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def grid_from_args(args: argparse.Namespace):
+    """The sweep's grid: the grid file's keys, then the options given, then each ``--set FIELD=V1,V2``."""
+    from . import sweep
+
+    kwargs = sweep.read_grid(args.grid) if args.grid else {}
+    for name in ("clips", "primitives", "methods", "seeds", "preset", "frames", "segmentation"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    if args.fields:
+        fields = dict(sweep.flat_fields(kwargs.get("fields") or {}))
+        for item in args.fields:
+            key, sep, values = item.partition("=")
+            if not sep or not key.strip() or not values.strip():
+                raise ValueError(f"--set takes FIELD=VALUE[,VALUE...], e.g. --set omega.L=5,10; got {item!r}")
+            fields[key.strip()] = [sweep.parse_value(v) for v in values.split(",")]
+        kwargs["fields"] = fields
+    return sweep.Grid(**kwargs)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """A grid of video-benchmark cells as Ray tasks; the table of mean ± std over seeds and paired comparisons."""
+    from . import sweep
+
+    try:
+        sweep.require_ray()
+    except sweep.RayMissing as err:
+        print(f"deepsim-lite: error: {err}", file=sys.stderr)
+        return 2
+    grid = grid_from_args(args)
+    outcome = sweep.run(grid, args.out, address=args.address, num_cpus=args.num_cpus, cpus_per_cell=args.cpus_per_cell,
+                        gpus_per_cell=args.gpus_per_cell, max_retries=args.max_retries, progress=not args.quiet)
+    resources = f" --cpus-per-cell {args.cpus_per_cell}" + (f" --num-cpus {args.num_cpus}" if args.num_cpus else "")
+    where = "a Ray cluster at " + args.address if args.address else "this machine"
+    device = f"{where}: driver {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    _, table = sweep.write_report(args.out, grid, outcome, command=grid.command() + resources, device=device)
+    print(table.read_text(), end="")
+    print(f"sweep: {len(outcome.ran)} cells run, {len(outcome.skipped)} already finished, {len(outcome.failed)} failed;"
+          f" {outcome.wall_s / 60:.1f} min; wrote {table} and {Path(args.out) / 'sweep.json'}")
+    if outcome.failed:
+        print(f"deepsim-lite: error: {len(outcome.failed)} cells failed (listed above and in {table}); run the same "
+              "command again to retry them, finished cells are kept", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_weights(args: argparse.Namespace) -> int:
     """List the ImageNet backbones the toolkit uses and whether their files are cached; or fetch them."""
     from . import features
@@ -385,6 +430,30 @@ def build_parser() -> argparse.ArgumentParser:  # long by design: one declarativ
     p.add_argument("--out", default="outputs/video")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_bench_video)
+
+    p = sub.add_parser("sweep", help="a grid of video-benchmark cells as Ray tasks: this machine, or a cluster "
+                       "(--address); mean ± std over seeds and paired comparisons")
+    p.add_argument("grid", nargs="?", help="a YAML or TOML grid file (keys as the options below; fields: a mapping); "
+                   "options given here override its keys")
+    p.add_argument("--clips", nargs="+", help="shipped clips (carphone bikes), frame folders or video files")
+    p.add_argument("--primitives", nargs="+", choices=["edges", "seg", "seg_edges"])
+    p.add_argument("--methods", nargs="+", choices=["tps", "crop_flip", "none", "patchnn"],
+                   help="a generator trained with tps / crop_flip / none, or patchnn (no training, runs once)")
+    p.add_argument("--seeds", nargs="+", type=non_negative, help="training seeds (default: 0)")
+    p.add_argument("--set", dest="fields", action="append", metavar="FIELD=V1,V2",
+                   help="a TrainConfig field and its values, e.g. --set iterations=250,500 --set omega.L=5,10 "
+                        "(omega.* and crop.* for Omega and crop+flip); repeat for more fields")
+    p.add_argument("--preset", choices=list(PRESETS), help="default: lesson")
+    p.add_argument("--frames", type=_int_at_least(2), help="frames read per clip (default 30)")
+    p.add_argument("--segmentation", choices=["flow", "kmeans"], help="test-frame labels (default flow)")
+    p.add_argument("--out", default="outputs/sweep", help="one JSON per cell, sweep.md and sweep.json")
+    p.add_argument("--address", help="join a running Ray cluster: auto | ray://HOST:10001 (default: start Ray here)")
+    p.add_argument("--num-cpus", type=positive, help="cores Ray may use on this machine (default: all)")
+    p.add_argument("--cpus-per-cell", type=positive, default=1, help="cores (torch threads) each cell declares")
+    p.add_argument("--gpus-per-cell", type=float, help="GPUs each cell declares (default: 1 if the cluster has GPUs)")
+    p.add_argument("--max-retries", type=non_negative, default=2, help="further attempts of a failed cell")
+    p.add_argument("--quiet", action="store_true", help="no line per cell, no progress bar")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("primitives", help="regenerate the committed sample primitives (data/primitives)")
     p.add_argument("--out", default=None, help="output folder (default: <data>/primitives, and the demo edit in "
