@@ -1,4 +1,4 @@
-"""Command line: ``deepsim-lite train | generate | knn | bench video | primitives | weights | demo``.
+"""Command line: ``deepsim-lite train | generate | knn | bench video | sweep | primitives | weights | demo``.
 
 Errors are one line on stderr (``deepsim-lite: error: ...``) and exit code 2, never a traceback;
 an interrupted training run (Ctrl-C) saves its checkpoint, says how to resume and exits 130.
@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -268,11 +269,16 @@ def grid_from_args(args: argparse.Namespace):
             kwargs[name] = getattr(args, name)
     if args.fields:
         fields = dict(sweep.flat_fields(kwargs.get("fields") or {}))
+        given = set()
         for item in args.fields:
             key, sep, values = item.partition("=")
-            if not sep or not key.strip() or not values.strip():
+            key = key.strip()
+            if not sep or not key or not values.strip():
                 raise ValueError(f"--set takes FIELD=VALUE[,VALUE...], e.g. --set omega.L=5,10; got {item!r}")
-            fields[key.strip()] = [sweep.parse_value(v) for v in values.split(",")]
+            if key in given:
+                raise ValueError(f"--set {key} is given twice; give its values once: --set {key}=V1,V2")
+            given.add(key)
+            fields[key] = [sweep.parse_value(v) for v in values.split(",")]
         kwargs["fields"] = fields
     return sweep.Grid(**kwargs)
 
@@ -290,6 +296,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     outcome = sweep.run(grid, args.out, address=args.address, num_cpus=args.num_cpus, cpus_per_cell=args.cpus_per_cell,
                         gpus_per_cell=args.gpus_per_cell, max_retries=args.max_retries, progress=not args.quiet)
     resources = f" --cpus-per-cell {args.cpus_per_cell}" + (f" --num-cpus {args.num_cpus}" if args.num_cpus else "")
+    resources += (f" --address {args.address}" if args.address else "") + f" --out {shlex.quote(str(args.out))}"
     where = "a Ray cluster at " + args.address if args.address else "this machine"
     device = f"{where}: driver {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
     _, table = sweep.write_report(args.out, grid, outcome, command=grid.command() + resources, device=device)

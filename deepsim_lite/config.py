@@ -137,8 +137,9 @@ class TrainConfig:
                 if bad:
                     raise ValueError(f"unknown {sub} field(s) {', '.join(sorted(bad))}; {type(inner).__name__} has "
                                      f"{', '.join(f.name for f in dataclasses.fields(inner))}")
-                overrides[sub] = dataclasses.replace(inner, **overrides[sub])
-        return dataclasses.replace(base, **overrides)
+                given = {k: _as_float_like(getattr(inner, k), v) for k, v in overrides[sub].items()}
+                overrides[sub] = dataclasses.replace(inner, **given)
+        return dataclasses.replace(base, **{k: _as_float_like(getattr(base, k), v) for k, v in overrides.items()})
 
     @property
     def multiple(self) -> int:
@@ -163,6 +164,14 @@ class TrainConfig:
         d["crop"] = CropFlip(**d["crop"])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _as_float_like(current, value):
+    """An integer given for a float field (``lr=1``, ``omega.L=5`` from a command line) as that float, so the
+    same configuration is always written the same way."""
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def preset_changes(name: str, **overrides) -> dict:

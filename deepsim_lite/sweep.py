@@ -129,11 +129,14 @@ class Grid:
         for key, values in self.fields:
             if key.split(".")[0] in ("seed", "primitive_kind", "augmentation"):
                 raise ValueError(f"{key} is an axis of the grid, not a field: use seeds / primitives / methods")
-            if len({json.dumps(v) for v in values}) != len(values):
+            if len(set(values)) != len(values):  # 5 and 5.0 are one value
                 raise ValueError(f"field {key} needs distinct values, got {list(values)}")
             if video.PATCHNN in self.methods and key.split(".")[0] in DATA_FIELDS:
                 raise ValueError(f"{key} changes the frames or their labels, but patchnn renders at the preset's: "
                                  f"sweep {key} without patchnn")
+        if self.fields and all(m == video.PATCHNN for m in self.methods):
+            raise ValueError("fields change the training, and patchnn trains nothing: add a trained method "
+                             "(tps, crop_flip, none) or drop the fields")
         for cell in self.cells():  # every combination must make a valid configuration before anything runs
             try:
                 if cell.method != video.PATCHNN:
@@ -188,6 +191,8 @@ def _axis(name: str, values, kind: type) -> tuple:
 def flat_fields(fields) -> tuple[tuple[str, tuple], ...]:
     """``{"omega": {"L": [5, 10]}, "lr": 1e-3}`` (as YAML and TOML read nested keys) as
     ``(("omega.L", (5, 10)), ("lr", (0.001,)))``; values must be numbers, booleans, names or None."""
+    if fields is None:  # an empty "fields:" in YAML
+        return ()
     if isinstance(fields, dict):
         fields = list(fields.items())
     if not isinstance(fields, (list, tuple)):
@@ -208,6 +213,9 @@ def flat_fields(fields) -> tuple[tuple[str, tuple], ...]:
             if not (v is None or isinstance(v, (bool, int, float, str))):
                 raise ValueError(f"field {key}: a value must be a number, true/false, a name or none, got {v!r}")
         flat.append((key, values))
+    keys = [k for k, _ in flat]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"the grid names a field twice: {sorted({k for k in keys if keys.count(k) > 1})}")
     return tuple(flat)
 
 
@@ -276,7 +284,7 @@ def read_grid(path: str | os.PathLike) -> dict:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"grid file {p}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    if "fields" in data and not isinstance(data["fields"], dict):
+    if data.get("fields") is not None and not isinstance(data["fields"], dict):
         raise ValueError(f"grid file {p}: fields must be a mapping of a config field to its values")
     return data
 
@@ -390,8 +398,8 @@ def run(grid: Grid, out_dir: str | os.PathLike, address: str | None = None, num_
     if address and num_cpus:
         raise ValueError("num_cpus sets the cores of a Ray started here; a cluster (address) has its own")
     # workers may start in another folder (on a cluster, another machine): paths travel absolute
-    grid = dataclasses.replace(grid, clips=tuple(c if c in video.CLIPS else str(Path(c).resolve()) for c in grid.clips))
-    out = Path(out_dir).resolve()
+    grid = dataclasses.replace(grid, clips=tuple(c if c in video.CLIPS else os.path.abspath(c) for c in grid.clips))
+    out = Path(os.path.abspath(out_dir))  # absolute, links kept: a linked clip keeps its own name
     out.mkdir(parents=True, exist_ok=True)
     shapes = _clip_shapes(grid)
     cells = grid.cells()
@@ -414,8 +422,9 @@ def run(grid: Grid, out_dir: str | os.PathLike, address: str | None = None, num_
             # workers Ray starts here inherit this environment; a cluster's get DEEPSIM_* through the runtime env
             env = {k: os.path.abspath(os.environ[k]) if k in PATH_ENV else os.environ[k]
                    for k in FORWARDED_ENV if k in os.environ} if address else {}
-            ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-                     log_to_driver=False, logging_level="warning", runtime_env={"env_vars": env} if env else None)
+            ray.init(address=address or "local", num_cpus=num_cpus if address is None else None,
+                     include_dashboard=False, log_to_driver=False, logging_level="warning",
+                     runtime_env={"env_vars": env} if env else None)
         try:
             outcome.cluster = {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
             gpus = gpus_per_cell if gpus_per_cell is not None else (1 if outcome.cluster.get("GPU", 0) >= 1 else 0)
@@ -472,8 +481,8 @@ def _run_pending(ray, grid: Grid, pending: list[Cell], out: Path, shapes: dict, 
                     outcome.ran.append(cell.label())
                     s = result["summary"]
                     again = f", attempt {record['attempt']}" if record["attempt"] > 1 else ""
-                    say(f"[{count}/{total}] {cell.label()}: PSNR {s['psnr']['mean']:.2f} LPIPS "
-                        f"{s['lpips']['mean']:.3f} ({record['seconds']:.0f} s on {record['host']}{again})")
+                    say(f"[{count}/{total}] {cell.label()}: PSNR {_num(s['psnr']['mean'], 2)} LPIPS "
+                        f"{_num(s['lpips']['mean'], 3)} ({record['seconds']:.0f} s on {record['host']}{again})")
                 bar.update(1)
         except KeyboardInterrupt:
             for ref in refs:
@@ -488,6 +497,11 @@ def _one_line(err: Exception, retries: int) -> str:
         return f"{type(cause).__name__}: {text[0] if text else ''} (after {retries} retries)"
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''} (after {retries} retries)"
+
+
+def _num(value, digits: int) -> str:
+    """A score for a progress line; None where JSON holds an infinite value (identical frames' PSNR)."""
+    return "inf" if value is None else f"{value:.{digits}f}"
 
 
 def _printer(progress: bool):
@@ -562,7 +576,7 @@ def _compare(groups, cell_of, factor: str, a_value, b_value, seeds, confidence) 
         # a patchnn group (clip and primitive only: it has no training fields) pairs with every field value
         return side.get(rest, side.get(rest[:2]) if factor == "method" else None)
 
-    out, pooled = [], {m: ([], []) for m in METRICS}
+    out, pooled, fixed = [], {m: ([], []) for m in METRICS}, []
     for rest in everywhere:
         if factor == "method" and len(rest) == 2 and any(len(k) > 2 and k[:2] == rest for k in everywhere):
             continue  # a patchnn group: compared under each field value of the other method
@@ -573,6 +587,7 @@ def _compare(groups, cell_of, factor: str, a_value, b_value, seeds, confidence) 
         if any(a is None or b is None for a, b in scores.values()):
             continue  # a failed or missing seed: no paired comparison for this group
         both_fixed = None in pair[a_value] and None in pair[b_value]  # two deterministic runs: compare over frames
+        fixed.append(both_fixed)
         row = {"factor": factor, "a": a_value, "b": b_value, "where": dict(rest)}
         for m, (a, b) in scores.items():
             row[m] = paired_difference(a[:1] if both_fixed else a, b[:1] if both_fixed else b,
@@ -582,8 +597,9 @@ def _compare(groups, cell_of, factor: str, a_value, b_value, seeds, confidence) 
         out.append(row)
     if len(out) > 1:
         row = {"factor": factor, "a": a_value, "b": b_value, "where": "all"}
+        keep = slice(0, 1) if all(fixed) else slice(None)  # nothing but deterministic runs: over frames
         for m, (a, b) in pooled.items():
-            row[m] = paired_difference(np.concatenate(a, axis=1), np.concatenate(b, axis=1),
+            row[m] = paired_difference(np.concatenate(a, axis=1)[keep], np.concatenate(b, axis=1)[keep],
                                        higher_is_better=METRICS[m], confidence=confidence)
         out.append(row)
     return out
@@ -641,8 +657,9 @@ def markdown_tables(summary: dict) -> str:
         over = sorted({c[m]["interval_over"] for c in comps for m in METRICS})
         note2 = (f"\n\nA − B: the difference of means, [{level}% t interval over {' / '.join(over)}], (the share of "
                  "frames where A is better). Over seeds: Welch's interval over each seed's mean; a deterministic "
-                 "method's one run stands for every seed. Over items: two deterministic runs (patchnn − patchnn), "
-                 "a paired interval over the frames. Pooled: every group's frames together.")
+                 "method's one run stands for every seed. Over items: a paired interval over the frames, where "
+                 "nothing else varies (one seed, or two deterministic runs such as patchnn − patchnn). Pooled: every "
+                 "group's frames together.")
         return "\n".join(lines) + note + "\n\n" + "\n".join(lines2) + note2
     return "\n".join(lines) + note
 

@@ -116,3 +116,7 @@ def test_preset_takes_omega_and_crop_as_mappings_and_names_its_changes():
     by_object = preset_changes("lesson", omega=Omega(grid_size=3), lr=1e-3, seed=2)
     by_mapping = preset_changes("lesson", seed=2, omega={"grid_size": 3})
     assert by_object == by_mapping == {"omega": {"grid_size": 3}, "seed": 2}
+    # an integer for a float field is that float: one configuration, one spelling (5 -> 5.0), bools untouched
+    assert preset_changes("lesson", omega={"L": 5}, lr=1) == {"omega": {"L": 5.0}, "lr": 1.0}
+    assert repr(TrainConfig.preset("lesson", omega={"L": 5}).omega.L) == "5.0"
+    assert TrainConfig.preset("lesson", flip=True).flip is True

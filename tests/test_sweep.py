@@ -52,6 +52,9 @@ def test_grid_cells_cover_every_combination_and_patchnn_once():
     (dict(methods=["crop_flip"], fields={"flip": True}), "cell carphone seg crop_flip seed 0 flip=True: flip applies"),
     (dict(methods=["tps", "patchnn"], fields={"max_side": [96, 128]}), "max_side changes the frames or their labels"),
     (dict(fields={"omega.L": [[5, 10]]}), "field omega.L: a value must be a number"),
+    (dict(fields={"omega.L": [5, 5.0]}), "field omega.L needs distinct values"),
+    (dict(fields={"omega": {"L": [5]}, "omega.L": [10]}), r"the grid names a field twice: \['omega.L'\]"),
+    (dict(methods=["patchnn"], fields={"iterations": 3}), "fields change the training, and patchnn trains nothing"),
 ])
 def test_grid_refuses_bad_input_in_one_line(kwargs, message):
     base = dict(clips=["carphone"], primitives=["seg"], methods=["tps"])
@@ -61,6 +64,7 @@ def test_grid_refuses_bad_input_in_one_line(kwargs, message):
 
 
 def test_grid_reads_nested_fields_and_single_values():
+    assert Grid(clips=["carphone"], fields=None).fields == ()  # an empty "fields:" in YAML
     nested = Grid(clips="carphone", seeds=0, fields={"omega": {"L": [5, 10.0], "grid_size": 3}, "lr": "1e-3"})
     assert nested.clips == ("carphone",) and nested.seeds == (0,)
     assert nested.fields == (("omega.L", (5, 10.0)), ("omega.grid_size", (3,)), ("lr", (1e-3,)))
@@ -85,6 +89,8 @@ def test_grid_files_yaml_and_toml_and_the_command_line_agree(tmp_path):
     assert merged.fields == (("iterations", (250, 500)), ("omega.L", (5, 6)), ("lr", (1e-3,)))
     with pytest.raises(ValueError, match="--set takes FIELD=VALUE"):
         cli.grid_from_args(parser.parse_args(["sweep", "--set", "omega.L"]))
+    with pytest.raises(ValueError, match="--set lr is given twice; give its values once: --set lr=V1,V2"):
+        cli.grid_from_args(parser.parse_args(["sweep", "--set", "lr=1e-3", "--set", "lr=2e-3"]))
     (tmp_path / "bad.yaml").write_text("clips: [carphone\n")
     with pytest.raises(ValueError, match="bad.yaml is not valid YAML"):
         sweep.read_grid(tmp_path / "bad.yaml")
@@ -184,6 +190,14 @@ def test_two_deterministic_runs_compare_over_frames():
     assert comp["psnr"] == paired_difference(np.array([21, 21, 24.0]), np.array([20, 21, 22.0]))
     assert comp["psnr"]["interval_over"] == "items" and comp["psnr"]["ci_low"] < comp["psnr"]["ci_high"]
     assert by["all"]["psnr"]["interval_over"] == "seeds" and by["all"]["psnr"]["items"] == 6
+
+
+def test_pooled_deterministic_runs_compare_over_frames():
+    grid = Grid(clips=["carphone", "bikes"], primitives=["seg", "edges"], methods=["patchnn"], seeds=[0, 1])
+    results = [(Cell(clip, kind, "patchnn", None), _result([20 + i + (kind == "seg"), 21, 22 - i]))
+               for i, clip in enumerate(("carphone", "bikes")) for kind in ("seg", "edges")]
+    pooled = [c for c in sweep.summarise(results, grid)["comparisons"] if c["where"] == "all"][0]["psnr"]
+    assert pooled["interval_over"] == "items" and pooled["items"] == 6 and pooled["ci_low"] < pooled["ci_high"]
 
 
 def test_cli_without_ray_says_how_to_install_in_one_line(monkeypatch, capsys):
