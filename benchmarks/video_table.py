@@ -20,10 +20,8 @@ import torch
 from _common import device_name
 
 from deepsim_lite import video
-from deepsim_lite.cache import cached_model
 from deepsim_lite.config import TrainConfig
 from deepsim_lite.data import save_image
-from deepsim_lite.patchnn import PatchNN
 
 
 def main() -> None:
@@ -65,9 +63,7 @@ def main() -> None:
             continue
         pairs = video.clip_pairs(video.load_frames(video.clip_path(clip), args.frames), prim, config, clip,
                                  segmentation=args.segmentation)
-        models = {aug: PatchNN(pairs[0]) if aug == video.PATCHNN else
-                  cached_model(pairs[0], prim, aug, args.preset, progress=False, **overrides)
-                  for aug in args.augmentations}
+        models = {aug: video.method_model(pairs[0], prim, aug, args.preset, **overrides) for aug in args.augmentations}
         picked = [1, len(pairs) // 2, len(pairs) - 1]
         save_image(out / f"figure_{clip}_{prim}{tag}.png", video.comparison_figure(pairs, models, picked))
     print(table)

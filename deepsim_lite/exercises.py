@@ -33,6 +33,15 @@ def _number(answer: object) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _two_numbers(answer: object) -> tuple[float | None, float | None]:
+    """``(a, b)`` from an answer of two numbers (see :func:`_number`), else ``(None, None)``."""
+    try:
+        a, b = (_number(v) for v in answer)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None, None
+    return a, b
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One checkable exercise: ``check(answer)`` returns None when the answer is right, else a hint."""
@@ -64,10 +73,7 @@ def _energy_exponent(answer: object) -> str | None:
 
 
 def _new_label_values(answer: object) -> str | None:
-    try:
-        bilinear, nearest = (_number(v) for v in answer)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        bilinear = nearest = None
+    bilinear, nearest = _two_numbers(answer)
     if bilinear is None or nearest is None or any(v != int(v) or v < 0 for v in (bilinear, nearest)):
         return ("pass two counts, (bilinear, nearest): for each warp mode, the distinct values of the warped label "
                 "map that are not labels of the primitive")
@@ -104,10 +110,7 @@ def _bank_distances(answer: object) -> str | None:
 
 
 def _dense_bank(answer: object) -> str | None:
-    try:
-        dense, default = (_number(v) for v in answer)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        dense = default = None
+    dense, default = _two_numbers(answer)
     if dense is None or default is None:
         return "pass two PSNRs in dB, (psnr_dense, psnr_default): the dense bank's first"
     if dense > default + 3 and dense > 30:
@@ -118,10 +121,7 @@ def _dense_bank(answer: object) -> str | None:
 
 
 def _copy_share(answer: object) -> str | None:
-    try:
-        patch, gan = (_number(v) for v in answer)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        patch = gan = None
+    patch, gan = _two_numbers(answer)
     if patch is None or gan is None or not (0 <= patch <= 1 and 0 <= gan <= 1):
         return "pass two shares between 0 and 1, (share_patch_nn, share_gan)"
     if patch >= 0.999 and gan <= patch:

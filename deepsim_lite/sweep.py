@@ -71,7 +71,7 @@ class Cell:
     @property
     def name(self) -> str:
         """The clip's name in file names and tables (a path's stem)."""
-        return self.clip if self.clip in video.CLIPS else Path(self.clip).stem
+        return video.clip_name(self.clip)
 
     def overrides(self) -> dict:
         """The cell's :class:`TrainConfig` overrides: ``{"seed": 1, "omega": {"L": 5.0}}``."""
@@ -318,7 +318,7 @@ def _clip_shapes(grid: Grid) -> dict[str, tuple[int, int, int]]:
     """``clip -> (frames, H, W)`` read on the driver: a bad clip fails here, before any cell starts."""
     shapes = {}
     for clip in grid.clips:
-        frames = video.load_frames(video.clip_path(clip) if clip in video.CLIPS else Path(clip), grid.frames)
+        frames = video.load_frames(video.clip_source(clip), grid.frames)
         shapes[clip] = (len(frames), *frames[0].shape[-2:])
     return shapes
 
@@ -366,9 +366,8 @@ def run_one(cell: Cell, grid: Grid, out_dir: str | os.PathLike, threads: int = 1
         out = None
     t0 = time.perf_counter()
     config = TrainConfig.preset(grid.preset, **overrides)
-    source = video.clip_path(cell.clip) if cell.clip in video.CLIPS else Path(cell.clip)
-    pairs = video.clip_pairs(video.load_frames(source, grid.frames), cell.primitive, config, cell.name,
-                             segmentation=grid.segmentation)
+    frames = video.load_frames(video.clip_source(cell.clip), grid.frames)
+    pairs = video.clip_pairs(frames, cell.primitive, config, cell.name, segmentation=grid.segmentation)
     result = video.run_cell(pairs, cell.name, cell.primitive, cell.method, grid.preset, out,
                             segmentation=grid.segmentation, **overrides)
     if out is not None:
@@ -404,13 +403,11 @@ def run(grid: Grid, out_dir: str | os.PathLike, address: str | None = None, num_
     shapes = _clip_shapes(grid)
     cells = grid.cells()
     outcome = Outcome()
-    pending = []
-    for cell in cells:
-        if _finished(grid, cell, out, shapes) is not None:
-            outcome.skipped.append(cell.label())
-        else:
-            pending.append(cell)
-            _marker(grid, cell, out).unlink(missing_ok=True)  # a killed earlier sweep's: attempts count from 1
+    done = {cell: _finished(grid, cell, out, shapes) for cell in cells}
+    pending = [cell for cell in cells if done[cell] is None]
+    outcome.skipped = [cell.label() for cell in cells if done[cell] is not None]
+    for cell in pending:
+        _marker(grid, cell, out).unlink(missing_ok=True)  # a killed earlier sweep's: attempts count from 1
     say = _printer(progress)
     if outcome.skipped:
         say(f"sweep: {len(outcome.skipped)} of {len(cells)} cells already finished in {out}; " +
@@ -442,12 +439,11 @@ def run(grid: Grid, out_dir: str | os.PathLike, address: str | None = None, num_
             if started_here:
                 ray.shutdown()
     outcome.wall_s = time.perf_counter() - t0
-    for cell in cells:
-        done = _finished(grid, cell, out, shapes)
-        if done is not None:
-            outcome.results.append((cell, done))
-        elif cell.label() not in outcome.failed:  # ran, yet its file is not this cell's finished result
+    for cell in pending:  # what ran is read back from its file: the table never holds a result that is not there
+        done[cell] = _finished(grid, cell, out, shapes)
+        if done[cell] is None and cell.label() not in outcome.failed:
             outcome.failed[cell.label()] = f"no finished result in {out} after the run"
+    outcome.results = [(cell, done[cell]) for cell in cells if done[cell] is not None]
     return outcome
 
 
@@ -492,9 +488,7 @@ def _run_pending(ray, grid: Grid, pending: list[Cell], out: Path, shapes: dict, 
 
 def _one_line(err: Exception, retries: int) -> str:
     cause = getattr(err, "cause", None)
-    if isinstance(cause, Exception):  # a RayTaskError wraps what the cell raised
-        text = str(cause).strip().splitlines()
-        return f"{type(cause).__name__}: {text[0] if text else ''} (after {retries} retries)"
+    err = cause if isinstance(cause, Exception) else err  # a RayTaskError wraps what the cell raised
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''} (after {retries} retries)"
 
@@ -511,11 +505,9 @@ def _printer(progress: bool):
 # --- the table --------------------------------------------------------------------------------------------------
 
 
-def _group_key(cell: Cell, without: str | None = None) -> tuple:
-    """The cell's factors other than the seed (and ``without``)."""
-    key = {"clip": cell.name, "primitive": cell.primitive, "method": cell.method, **dict(cell.fields)}
-    key.pop(without, None)
-    return tuple(key.items())
+def _group_key(cell: Cell) -> tuple:
+    """The cell's factors other than the seed: ``(("clip", ..), ("primitive", ..), ("method", ..), *fields)``."""
+    return (("clip", cell.name), ("primitive", cell.primitive), ("method", cell.method), *cell.fields)
 
 
 def summarise(results: list[tuple[Cell, dict]], grid: Grid, confidence: float = 0.95) -> dict:
@@ -529,10 +521,8 @@ def summarise(results: list[tuple[Cell, dict]], grid: Grid, confidence: float = 
     seeds' means. A deterministic method (patchnn) has one run; it stands for every seed.
     """
     groups: dict[tuple, dict[int | None, dict]] = {}
-    cell_of: dict[tuple, Cell] = {}
     for cell, result in results:
         groups.setdefault(_group_key(cell), {})[cell.seed] = result
-        cell_of.setdefault(_group_key(cell), cell)
     rows = []
     for key, runs in groups.items():
         first = next(iter(runs.values()))
@@ -548,7 +538,7 @@ def summarise(results: list[tuple[Cell, dict]], grid: Grid, confidence: float = 
     comparisons = []
     for factor, values in factors:
         for value in values[1:]:
-            comparisons += _compare(groups, cell_of, factor, value, values[0], grid.seeds, confidence)
+            comparisons += _compare(groups, factor, value, values[0], grid.seeds, confidence)
     return {"grid": grid.to_dict(), "confidence": confidence, "rows": rows, "comparisons": comparisons}
 
 
@@ -563,13 +553,13 @@ def _scores(runs: dict, seeds: tuple[int, ...], metric: str) -> np.ndarray | Non
     return np.array([[row[metric] for row in r["per_frame"]] for r in per], dtype=float)  # null (inf PSNR): nan
 
 
-def _compare(groups, cell_of, factor: str, a_value, b_value, seeds, confidence) -> list[dict]:
+def _compare(groups, factor: str, a_value, b_value, seeds, confidence) -> list[dict]:
     """A − B for one factor's two values, per group of the other factors and pooled."""
     sides: dict = {a_value: {}, b_value: {}}
     for key, runs in groups.items():
         level = dict(key).get(factor)
         if level in sides:
-            sides[level][_group_key(cell_of[key], without=factor)] = runs
+            sides[level][tuple((k, v) for k, v in key if k != factor)] = runs
     everywhere = list(dict.fromkeys([*sides[a_value], *sides[b_value]]))
 
     def runs_for(side: dict, rest: tuple) -> dict | None:

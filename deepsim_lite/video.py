@@ -43,8 +43,8 @@ from .extract import SEGMENTATIONS, extract_primitives
 from .patchnn import PatchNN, PatchNNConfig
 from .viz import make_grid
 
-__all__ = ["CLIPS", "clip_path", "load_frames", "clip_pairs", "cell_path", "finished_cell", "run_cell", "run_benchmark",
-           "markdown_table", "comparison_panels", "comparison_figure"]
+__all__ = ["CLIPS", "clip_path", "clip_source", "clip_name", "method_model", "load_frames", "clip_pairs", "cell_path",
+           "finished_cell", "run_cell", "run_benchmark", "markdown_table", "comparison_panels", "comparison_figure"]
 
 CLIPS = {"carphone": "videos/carphone", "bikes": "videos/bikes"}
 PATCHNN = "patchnn"  # the training-free method of a cell, beside the augmentations of a trained generator
@@ -56,6 +56,25 @@ def clip_path(name: str) -> Path:
     if name not in CLIPS:
         raise ValueError(f"unknown clip {name!r}; choose one of {', '.join(CLIPS)} or pass a folder or video file")
     return data_dir() / CLIPS[name]
+
+
+def clip_source(clip: str | os.PathLike) -> Path:
+    """A shipped clip's name (:data:`CLIPS`) or a folder of frames / a video file, as a path."""
+    return clip_path(str(clip)) if str(clip) in CLIPS else Path(clip)
+
+
+def clip_name(clip: str | os.PathLike) -> str:
+    """What names a clip in result files and tables: a shipped clip's name, else the path's stem."""
+    return str(clip) if str(clip) in CLIPS else Path(clip).stem
+
+
+def method_model(pair: Pair, primitive_kind: str, method: str, preset: str = "lesson", progress: bool = False,
+                 **overrides):
+    """What renders a cell: the training-free :class:`~deepsim_lite.patchnn.PatchNN` for ``"patchnn"``, else a
+    generator trained on ``pair`` with that augmentation (:func:`~deepsim_lite.cache.cached_model`)."""
+    if method == PATCHNN:
+        return PatchNN(pair)
+    return cached_model(pair, primitive_kind, method, preset, progress=progress, **overrides)
 
 
 def load_frames(source: str | os.PathLike, max_frames: int | None = None) -> list[torch.Tensor]:
@@ -147,10 +166,7 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     trained = augmentation != PATCHNN
     config = _cell_settings(primitive_kind, augmentation, preset, overrides)
     t0 = time.perf_counter()
-    if trained:
-        model = cached_model(pairs[train_index], primitive_kind, augmentation, preset, progress=progress, **overrides)
-    else:
-        model = PatchNN(pairs[train_index])
+    model = method_model(pairs[train_index], primitive_kind, augmentation, preset, progress, **overrides)
     t_train = time.perf_counter() - t0
     scorers = scorers or _scorers()
     rows, render_s = [], []
@@ -235,14 +251,14 @@ def run_benchmark(clips: list[str], primitive_kinds: list[str], augmentations: l
     """Every (clip, primitive, augmentation) cell; clips are shipped names, folders or video files.
     ``segmentation``: how test frames get labels (``"flow"``, the default, or ``"kmeans"``)."""
     config = TrainConfig.preset(preset, **overrides)
-    sources = {clip: clip_path(clip) if clip in CLIPS else Path(clip) for clip in clips}
+    sources = {clip: clip_source(clip) for clip in clips}
     for source in sources.values():  # fail on a bad path before building metrics or training anything
         if not source.exists():
             raise FileNotFoundError(f"{source} does not exist; give a folder of frames or a video file")
     scorers = _scorers()
     results = []
     for clip, source in sources.items():
-        name = clip if clip in CLIPS else source.stem
+        name = clip_name(clip)
         frames = load_frames(source, max_frames)
         for kind in primitive_kinds:
             pairs = clip_pairs(frames, kind, config, name, segmentation=segmentation)
