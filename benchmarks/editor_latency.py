@@ -39,9 +39,9 @@ import torch
 from _common import device_name, write_result
 
 import deepsim_lite as ds
-from deepsim_lite.features import PretrainedWeightsMissing
-from deepsim_lite.model import build_generator
-from deepsim_lite.widgets import PrimitiveEditor
+from deepsim_lite.method.model import build_generator
+from deepsim_lite.teaching.widgets import PrimitiveEditor
+from deepsim_lite.weights.backbones import PretrainedWeightsMissing
 
 
 def _stroke_and_generate(editor: PrimitiveEditor, row: int) -> tuple[float, float]:
@@ -81,7 +81,7 @@ def measure(model: ds.DeepSIMModel, primitive: ds.Primitive, repeats: int) -> di
 
 
 _NOTEBOOK_CELLS = (
-    "import deepsim_lite as ds\nfrom deepsim_lite.widgets import PrimitiveEditor\n"
+    "import deepsim_lite as ds\nfrom deepsim_lite.teaching.widgets import PrimitiveEditor\n"
     "model = ds.cached_model({sample!r}, 'seg_edges', 'tps', 'lesson', max_side={size}, progress=False)\n"
     "cfg = model.config\n"
     "pair = ds.load_sample({sample!r}, 'seg_edges', max_side=cfg.max_side, multiple=cfg.multiple,\n"

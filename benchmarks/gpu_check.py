@@ -117,8 +117,8 @@ def main() -> None:
     if "pytest" in env["missing_optional"]:
         log.append({"part": "unit_tests", "exit": "skipped: pytest is not installed"})
     else:  # CUDA is the default device of these tests; the ones that assert CPU-only behaviour are left out
-        tests = ["tests/test_train.py", "tests/test_model.py", "tests/test_tps.py", "tests/test_augment.py",
-                 "tests/test_nets.py", "tests/test_config.py"]
+        units = ("step", "train", "checkpoints", "model", "tps", "augment", "nets", "config")
+        tests = [f"tests/method/test_{m}.py" for m in units]
         run_part("unit_tests", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, "-k",
                                 "not cpu_defaults and not refused_on_the_cpu", f"--junitxml={out / 'unit_tests.xml'}"],
                  0.15 * b, out, log)

@@ -6,7 +6,7 @@
 
 Every variant trains on the same pair (frame 0 of a shipped clip) once per seed (models are cached: a
 re-run only scores), then is scored on three test sets that are not the TPS training distribution
-(``deepsim_lite.heldout``): TPS warps of another family (3×3 grid, L = 6), affine + elastic warps, and
+(``deepsim_lite.analysis.heldout``): TPS warps of another family (3×3 grid, L = 6), affine + elastic warps, and
 the clip's other frames with the training frame's labels carried by optical flow. For each variant it
 reports mean ± std over seeds; for each comparison (e.g. TPS − crop+flip) the difference with a 95% Welch t
 interval over the training seeds (the items are fixed) and the share of items where A wins. PSNR and SSIM
@@ -16,7 +16,7 @@ a Markdown table to benchmarks/results/ (or --out).
 Variants: ``tps`` (the paper), ``crop_flip`` (pix2pixHD-SIA), ``none``, ``tps+flip`` (TPS with the
 official code's horizontal flip), ``tps/pytorch-init`` (TPS with PyTorch's default weight init instead of
 pix2pixHD's). Each fixes ``flip`` and ``init`` explicitly, so its meaning does not follow the defaults.
-``patchnn`` is the training-free baseline (:mod:`deepsim_lite.patchnn`): deterministic, so it is scored once
+``patchnn`` is the training-free baseline (:mod:`deepsim_lite.analysis.patchnn`): deterministic, so it is scored once
 and its scores stand for every seed (its std over seeds is 0; the intervals then carry the generators' spread).
 """
 
@@ -32,9 +32,9 @@ from _common import device_name
 
 from deepsim_lite import heldout, metrics, video
 from deepsim_lite._io import write_json, write_text
-from deepsim_lite.cache import cached_model
-from deepsim_lite.config import TrainConfig
-from deepsim_lite.patchnn import PatchNN
+from deepsim_lite.analysis.patchnn import PatchNN
+from deepsim_lite.method.cache import cached_model
+from deepsim_lite.method.config import TrainConfig
 
 VARIANTS = {  # name: (augmentation, TrainConfig overrides)
     "tps": ("tps", {"flip": False, "init": "pix2pixhd"}),

@@ -10,7 +10,7 @@ measure its speed, then its iterations are set so that training ends at the budg
 schedule — constant, then linear decay over the second half — fits the steps it gets). ``--budget 0`` trains
 a candidate at its preset's own iterations instead.
 
-Scores come from data none of them trained on (:mod:`deepsim_lite.heldout`): TPS warps of another family
+Scores come from data none of them trained on (:mod:`deepsim_lite.analysis.heldout`): TPS warps of another family
 (3×3, L = 6), affine + elastic warps and, for a video sample, the clip's other frames with flow-carried
 labels. Candidates train at different sizes, so all are judged at one reference size per sample (the largest
 any candidate uses): the test warps are resampled to each model's size (``heldout.resize_grids``), its output
@@ -37,8 +37,8 @@ from _common import device_name
 import deepsim_lite as ds
 from deepsim_lite import heldout, metrics, video
 from deepsim_lite._io import write_json, write_text
-from deepsim_lite.config import channels_last_enabled, select_device
-from deepsim_lite.train import Trainer
+from deepsim_lite.method.config import channels_last_enabled, select_device
+from deepsim_lite.method.train import Trainer
 
 # The lesson preset as it was in 0.3 (hand-picked): the baseline every candidate is compared with.
 LESSON_0_3 = dict(max_side=128, ngf=24, n_downsample=2, n_blocks=4, ndf=24, n_layers_d=3, num_d=2,
@@ -142,9 +142,8 @@ def train_budget(pair: ds.Pair, config: ds.TrainConfig, budget_s: float, coarse_
         last = i == len(stages) - 1
         previous, trainer = trainer, Trainer(p, open_ended)
         if previous is not None:  # fully convolutional: the coarse networks and Adam state carry over
-            for a, b in ((trainer.G, previous.G), (trainer.D, previous.D), (trainer.opt_G, previous.opt_G),
-                         (trainer.opt_D, previous.opt_D)):
-                a.load_state_dict(b.state_dict())
+            for name in ("G", "D", "opt_G", "opt_D"):
+                getattr(trainer.gan, name).load_state_dict(getattr(previous.gan, name).state_dict())
         warm = _timed_steps(trainer, WARMUP_STEPS)
         rate = SPEED_STEPS / _timed_steps(trainer, SPEED_STEPS)
         n = trainer.step + max(0, int((until - (time.perf_counter() - t0)) * rate))

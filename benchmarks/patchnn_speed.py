@@ -5,7 +5,7 @@
 On the astronaut sample (square, super-primitive) at 128×128 and 256×256, one run at a time, measured side by
 side in this process:
 
-* ``patchnn``: :class:`~deepsim_lite.patchnn.PatchNN` with its defaults (7×7 patches, 3 levels, 2 passes, every
+* ``patchnn``: :class:`~deepsim_lite.analysis.patchnn.PatchNN` with its defaults (7×7 patches, 3 levels, 2 passes, every
   other bank window): building the banks (once per training pair) and rendering one primitive (median of 5);
   also with 10 TPS warps in the bank (App. G's augmented bank, smaller) at 128×128;
 * the generator's inference (``DeepSIMModel.generate``, median of 5) at the lesson preset and the paper preset
@@ -29,10 +29,10 @@ from _common import device_name
 
 import deepsim_lite as ds
 from deepsim_lite._io import write_json, write_text
-from deepsim_lite.config import select_device
-from deepsim_lite.model import build_generator
-from deepsim_lite.patchnn import PatchNN, PatchNNConfig
-from deepsim_lite.train import Trainer
+from deepsim_lite.analysis.patchnn import PatchNN, PatchNNConfig
+from deepsim_lite.method.config import select_device
+from deepsim_lite.method.model import build_generator
+from deepsim_lite.method.train import Trainer
 
 SIDES = (128, 256)
 
@@ -61,7 +61,7 @@ def training(pair: ds.Pair, device: torch.device) -> dict:
     t = time.perf_counter()
     trainer.fit(steps=30, progress=False, preview="none")
     rate = 30 / (time.perf_counter() - t)
-    return {"steps_per_s": rate, "lesson_500_steps_s_projected": 500 / rate, "perceptual": trainer.perceptual}
+    return {"steps_per_s": rate, "lesson_500_steps_s_projected": 500 / rate, "perceptual": trainer.gan.perceptual}
 
 
 def main() -> None:

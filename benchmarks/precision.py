@@ -51,7 +51,7 @@ def main() -> None:
         if cuda:  # true fp32: no TF32 tensor cores in the fp32 run
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = amp
         trainer = train.Trainer(pair, dataclasses.replace(base, amp=amp))
-        if trainer.amp != amp:
+        if trainer.gan.amp != amp:
             sys.exit(f"precision: bf16 autocast is not available on {device}")
         sync(device)
         t0 = time.perf_counter()

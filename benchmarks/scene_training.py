@@ -39,7 +39,7 @@ from _common import device_name
 import deepsim_lite as ds
 from deepsim_lite import metrics, video
 from deepsim_lite._io import write_json, write_text
-from deepsim_lite.train import Trainer
+from deepsim_lite.method.train import Trainer
 
 FINE_TUNE_SCHEDULES = (10, 25, 50, 100, 200)
 SCRATCH_EVERY = 50

@@ -29,7 +29,7 @@ from _common import device_name, step_flops, write_result
 from torch.profiler import ProfilerActivity, profile
 
 import deepsim_lite as ds
-from deepsim_lite.train import Trainer
+from deepsim_lite.method.train import Trainer
 
 CONV_OPS = ("convolution", "conv2d", "mkldnn_conv", "conv_transpose", "slow_conv")
 NORM_OPS = ("batch_norm", "instance_norm")
@@ -51,7 +51,7 @@ def steps_per_s(trainer: Trainer, steps: int, warmup: int = 5) -> float:
 def adam(trainer: Trainer, kind: str) -> None:
     """Replace the trainer's optimisers by Adam with ``foreach=True`` or ``fused=True``."""
     c = trainer.config
-    for name, net in (("opt_G", trainer.G), ("opt_D", trainer.D)):
+    for name, net in (("opt_G", trainer.gan.G), ("opt_D", trainer.gan.D)):
         setattr(trainer, name, torch.optim.Adam(net.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **{kind: True}))
 
 
@@ -146,9 +146,9 @@ def main() -> None:
     adam(variants["Adam foreach"][0], "foreach")
     adam(variants["Adam fused"][0], "fused")
     nhwc = variants["batch 4, channels_last (wrong gradients on the CPU: speed only)"][0]
-    nhwc.channels_last = True
-    nhwc.G.to(memory_format=torch.channels_last)
-    nhwc.D.to(memory_format=torch.channels_last)
+    nhwc.gan.channels_last = True
+    nhwc.gan.G.to(memory_format=torch.channels_last)
+    nhwc.gan.D.to(memory_format=torch.channels_last)
     rounds: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for r in range(args.rounds):

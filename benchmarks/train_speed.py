@@ -181,7 +181,7 @@ def main() -> None:
                          "peak_memory_mib": peak_memory_mib(device),
                          "step_tflop": flops / 1e12, "achieved_tflops": flops * sps / 1e12,
                          "mfu": flops * sps / (peak * 1e12) if peak else None,
-                         "reconstruction": trainer.perceptual,  # e.g. "dropped (no vgg19 weights)": a lighter step
+                         "reconstruction": trainer.gan.perceptual,  # e.g. "dropped (no vgg19 weights)": a lighter step
                          "wall_s": time.perf_counter() - t0}
             del trainer
         row["ratio_fast_over_reference"] = row["fast"]["steps_per_s"] / row["reference"]["steps_per_s"]

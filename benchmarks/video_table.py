@@ -20,8 +20,8 @@ import torch
 from _common import device_name
 
 from deepsim_lite import video
-from deepsim_lite.config import TrainConfig
-from deepsim_lite.data import save_image
+from deepsim_lite.method.config import TrainConfig
+from deepsim_lite.primitives.images import save_image
 
 
 def main() -> None:

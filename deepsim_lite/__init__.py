@@ -3,37 +3,34 @@
 A conditional GAN trained on ONE image and its primitive (edges, segmentation or both), made to
 generalise by thin-plate-spline warps of that single pair. Start with ``notebooks/``.
 
-The way from photo to edited photo, one module each: :mod:`data` (load a pair), :mod:`extract`
-(primitives from photos), :mod:`primitives` (the Primitive type), :mod:`tps` and :mod:`augment`
-(warps), :mod:`config` (TrainConfig), :mod:`train` (fit), :mod:`model` (generate, save, load),
-:mod:`cache` (lesson models), :mod:`edits` and :mod:`widgets` (editing), :mod:`drawn` (primitives
-drawn in another program). Measuring: :mod:`video` (the paper's video benchmark), :mod:`heldout`,
-:mod:`sweep` (grids of benchmark cells on Ray, this machine or a cluster).
+The package is in layers, each importing only those below it (docs/architecture.md):
+
+* :mod:`.primitives` — the Primitive type, extraction, edits, drawn primitives, images, pairs, samples;
+* :mod:`.method` — TPS warps, augmentation, networks, losses, config, training (step, loop, checkpoints),
+  the trained model, the model cache, pictures;
+* :mod:`.analysis` — metrics, kNN (App. G), the patch baseline, the video benchmark, held-out sets,
+  failure modes, sweeps;
+* :mod:`.teaching` — lessons, exercises, the student build, the editor widget;
+* :mod:`.cli` on top; plumbing (``_io``, ``_image``) and :mod:`.weights` (ImageNet backbones) at the bottom.
+
+``import deepsim_lite as ds`` gives the names lessons and docs use: the functions and classes below, and
+each concept module by its name (``ds.tps``, ``ds.knn``, ``ds.video``, ...), loaded when first used.
 """
 
-from . import augment, drawn, edits, extract, heldout, nets, tps, viz
+
+import importlib
+
+from . import _moved
 from ._version import __version__
-from .augment import CropFlip, augment_pair
-from .cache import cache_dir, cached_model
-from .config import PRESETS, TrainConfig
-from .data import (
-    SAMPLES,
-    Pair,
-    SizeAdjustedWarning,
-    fit_size,
-    load_image,
-    load_pair,
-    load_pairs,
-    load_primitive,
-    load_sample,
-    resize_pair,
-    sample_path,
-    sample_region,
-    save_image,
-    save_primitive,
-)
-from .drawn import conform
-from .extract import (
+from .method.augment import CropFlip, augment_pair
+from .method.cache import cache_dir, cached_model
+from .method.config import PRESETS, TrainConfig
+from .method.model import DeepSIMModel, load_model
+from .method.tps import Omega
+from .method.train import fit, resume
+from .method.viz import make_grid, show
+from .primitives.drawn import conform
+from .primitives.extract import (
     KMeansSegmenter,
     canny_edges,
     carry_labels,
@@ -42,12 +39,11 @@ from .extract import (
     make_primitive,
     segment,
 )
-from .lessons import lesson_config
-from .model import DeepSIMModel, load_model
-from .primitives import KINDS, Primitive, decode, encode, to_rgb
-from .tps import Omega
-from .train import fit, resume
-from .viz import make_grid, show
+from .primitives.images import load_image, load_primitive, save_image, save_primitive
+from .primitives.pairs import Pair, SizeAdjustedWarning, fit_size, load_pair, load_pairs, resize_pair
+from .primitives.primitive import KINDS, Primitive, decode, encode, to_rgb
+from .primitives.samples import SAMPLES, data_dir, load_sample, sample_path, sample_region
+from .teaching.lessons import lesson_config
 
 __all__ = [
     "__version__",
@@ -66,6 +62,7 @@ __all__ = [
     "augment_pair",
     "cache_dir",
     "cached_model",
+    "data_dir",
     "canny_edges",
     "conform",
     "decode",
@@ -101,3 +98,19 @@ __all__ = [
     "tps",
     "viz",
 ]
+
+
+_moved.install()  # old module paths (deepsim_lite.train, ...) keep working for one release, with a warning
+
+
+def __getattr__(name: str):
+    """``ds.tps``, ``ds.knn``, ...: a concept module by its name, imported on first use."""
+    if name in _moved.PUBLIC_MODULES:
+        return importlib.import_module(f"{__name__}.{_moved.PUBLIC_MODULES[name]}")
+    if name in _moved.MOVED:  # an old module path that is not a public name (ds.data): warns
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_moved.PUBLIC_MODULES})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source tree: the lessons' markers come from the package itself
-from deepsim_lite.lessons import BEGIN, INSTRUCTOR_TAG  # noqa: E402
+from deepsim_lite.teaching.student import BEGIN, INSTRUCTOR_TAG  # noqa: E402
 
 
 def site_notebook(nb: dict) -> dict:

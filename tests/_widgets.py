@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import deepsim_lite as ds
-from deepsim_lite.nets import GlobalGenerator
+from deepsim_lite.method.nets import GlobalGenerator
 
 
 def _prim() -> ds.Primitive:

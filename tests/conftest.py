@@ -36,3 +36,21 @@ def small_pair():
 
 # A lesson-like network at 32x48: trains at ~50 steps/s on the 2-core CPU.
 TINY = ds.TrainConfig.preset("lesson", iterations=150, log_every=10, checkpoint_every=1000)
+
+
+def run_cli(*args):
+    """``deepsim-lite ARGS`` run as cli.main in this process (no interpreter start-up): its exit code, stdout
+    and stderr, as a subprocess would give them."""
+    import contextlib
+    import io
+    import types
+
+    from deepsim_lite import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse's own exit
+            code = exit_.code
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -175,15 +175,17 @@ def test_makefile_extras_exist():
 
 def test_package_imports_are_declared_dependencies():
     """Every third-party module imported at module level by the package comes from a declared dependency:
-    the core dependencies for deepsim_lite/*.py (``import deepsim_lite`` needs no extra), the core ones or the
-    notebooks extra for the widgets."""
+    the core dependencies for every module outside the widgets (``import deepsim_lite`` needs no extra), the
+    core ones or the notebooks extra for the widgets."""
     proj = _pyproject()
     core = {n for n, (where, _) in proj.items() if where == "dependencies"}
     widgets = core | {n for n, (where, _) in proj.items() if where == "notebooks"}
     pkg = ROOT / "deepsim_lite"
-    modules = {str(p.relative_to(ROOT)): p.read_text() for p in sorted(pkg.glob("*.py"))}
-    widget_modules = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((pkg / "widgets").glob("*.py"))}
-    assert "deepsim_lite/tps.py" in modules and "deepsim_lite/widgets/editor.py" in widget_modules
+    widgets_dir = pkg / "teaching" / "widgets"
+    every = {str(p.relative_to(ROOT)): p.read_text() for p in sorted(pkg.rglob("*.py"))}
+    widget_modules = {k: v for k, v in every.items() if Path(ROOT / k).is_relative_to(widgets_dir)}
+    modules = {k: v for k, v in every.items() if k not in widget_modules}
+    assert "deepsim_lite/method/tps.py" in modules and "deepsim_lite/teaching/widgets/editor.py" in widget_modules
     problems = undeclared_imports(modules, core) | undeclared_imports(widget_modules, widgets)
     assert not problems, problems
 
@@ -228,7 +230,16 @@ def test_parsers_and_import_check_on_known_text():
 def test_the_editor_front_end_ships_in_the_wheel():
     """canvas.js is package data (a wheel without it gives an editor with a blank canvas)."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    patterns = data["deepsim_lite.widgets"]
-    js = ROOT / "deepsim_lite" / "widgets" / "canvas.js"
+    patterns = data["deepsim_lite.teaching.widgets"]
+    js = ROOT / "deepsim_lite" / "teaching" / "widgets" / "canvas.js"
     assert js.is_file() and any(Path(js.name).match(p) for p in patterns)
     assert "export default { render }" in js.read_text()  # the module anywidget loads
+
+
+def test_every_subpackage_is_in_the_wheel():
+    """pyproject lists the packages by name (the sample data is mapped in as one): a new subpackage missing
+    from the list would be missing from the wheel, and its imports would fail only after installation."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "deepsim_lite").rglob("__init__.py")}
+    assert found - listed == set(), f"subpackages missing from pyproject's packages: {sorted(found - listed)}"
+    assert listed - found == {"deepsim_lite.sample_data"}, f"listed but not in the tree: {sorted(listed - found)}"

@@ -18,12 +18,13 @@ CHECK = """
 import deepsim_lite as ds
 from deepsim_lite import video
 from importlib.resources import files
-root = ds.data.data_dir()
+from deepsim_lite.primitives.samples import data_dir
+root = data_dir()
 assert "site-packages" in str(root) and root.name == "sample_data", root
 pair = ds.load_sample("chelsea", "seg_edges", max_side=64, multiple=4)
 frames = video.load_frames(video.clip_path("carphone"), max_frames=2)
 edit = ds.load_primitive(root / "edits" / "chelsea_nose_up_seg_edges.png", n_labels=8)
-assert (files("deepsim_lite.widgets") / "canvas.js").is_file()
+assert (files("deepsim_lite.teaching.widgets") / "canvas.js").is_file()
 print("OK", ds.__version__, tuple(pair.size), len(frames), tuple(frames[0].shape), edit.kind)
 """
 

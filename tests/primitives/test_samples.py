@@ -1,0 +1,59 @@
+"""The shipped samples (primitives/samples.py): files, primitives, regions."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import deepsim_lite as ds
+from deepsim_lite.primitives.samples import data_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestSamples:
+    def test_every_sample_ships_with_primitives_and_readme_entry(self):
+        readme = (ROOT / "data" / "README.md").read_text()
+        for name, info in ds.SAMPLES.items():
+            assert ds.sample_path(name).is_file()
+            for kind in ds.KINDS:
+                assert (data_dir() / "primitives" / f"{name}_{kind}.png").is_file(), (name, kind)
+            assert info.file in readme and info.licence in readme
+
+    def test_at_least_four_real_photos_and_small_folder(self):
+        assert len(ds.SAMPLES) >= 4
+        total = sum(f.stat().st_size for f in (ROOT / "data").rglob("*") if f.is_file())
+        assert total < 5 * 2**20
+
+    def test_committed_primitives_match_the_images(self):
+        for name in ds.SAMPLES:
+            img = ds.load_image(ds.sample_path(name))
+            for kind in ds.KINDS:
+                p = ds.load_primitive(data_dir() / "primitives" / f"{name}_{kind}.png", kind)
+                assert p.kind == kind and p.size == tuple(img.shape[1:])
+
+    def test_committed_primitives_are_reproducible(self):
+        # `make primitives` must regenerate exactly what is committed.
+        img = ds.load_image(ds.sample_path("chelsea"))
+        fresh = ds.make_primitive(img, "seg_edges")
+        committed = ds.load_primitive(data_dir() / "primitives" / "chelsea_seg.png", "seg")
+        assert torch.equal(fresh.labels, committed.labels)
+        edges = ds.load_primitive(data_dir() / "primitives" / "chelsea_edges.png", "edges")
+        assert torch.equal(fresh.edges, edges.edges)
+
+    def test_load_sample_sizes_are_network_multiples(self):
+        pair = ds.load_sample("chelsea", "edges", max_side=128)
+        assert tuple(pair.image.shape) == (3, 80, 128) and pair.primitive.kind == "edges"
+
+    def test_unknown_sample(self):
+        with pytest.raises(ValueError, match="unknown sample 'dog'; choose one of chelsea"):
+            ds.sample_path("dog")
+
+
+def test_sample_regions_scale_with_the_working_size():
+    assert ds.sample_region("chelsea", "nose", (84, 128)) == (56, 60, 74, 84)
+    assert ds.sample_region("chelsea", "nose", (168, 256)) == (112, 120, 148, 168)
+    with pytest.raises(ValueError, match="sample 'chelsea' has no region 'tail'; its regions: nose, right_eye"):
+        ds.sample_region("chelsea", "tail", (84, 128))
+    with pytest.raises(ValueError, match="has no region 'nose'; its regions: none"):
+        ds.sample_region("coffee", "nose", (84, 128))

@@ -1,0 +1,237 @@
+"""The package's layout holds (docs/architecture.md): layers import only downwards, no import cycle at module
+level, and the size limits (module <= 450 lines, class <= 250, function <= 60 unless a comment says why).
+
+The checks read the source (AST), so they see imports inside functions too; each is also run on a small
+planted tree to show that it catches what it is for.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "deepsim_lite"
+
+# Layer of each top-level part of the package: a module may import its own layer and those below it.
+LAYERS = {"_io": 0, "_image": 0, "_version": 0, "_moved": 0, "weights": 0,
+          "primitives": 1, "method": 2, "analysis": 3, "teaching": 4, "cli": 5}
+NAMES = ["plumbing", "primitives", "method", "analysis", "teaching", "cli"]
+MAX_MODULE, MAX_CLASS, MAX_FUNCTION = 450, 250, 60
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package under ``root``."""
+    out = {}
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _layer(module: str) -> int | None:
+    """The layer of a dotted module name; None for the package's own ``__init__`` (it may import anything)."""
+    parts = module.split(".")
+    return None if len(parts) == 1 else LAYERS[parts[1]]
+
+
+def _imports(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[int, str, bool]]:
+    """``(line, imported module, at module level)`` for every import of the package in one file."""
+    tree = ast.parse(path.read_text())
+    top_level = {id(n) for n in tree.body}
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            # ``from .pkg import name``: the submodule ``name`` when there is one, else the module itself
+            targets = [f"{source}.{a.name}" if f"{source}.{a.name}" in modules else source for a in node.names]
+        else:
+            continue
+        for target in targets:
+            if target == PACKAGE or target.startswith(PACKAGE + "."):
+                found.append((node.lineno, target, id(node) in top_level))
+    return found
+
+
+def upward_imports(root: Path) -> list[str]:
+    """Every import of a higher layer from a lower one (module level or inside a function)."""
+    modules = _modules(root)
+    problems = []
+    for module, path in modules.items():
+        own = _layer(module)
+        if own is None:
+            continue
+        for line, target, _ in _imports(module, path, modules):
+            theirs = _layer(target)
+            if theirs is None or theirs > own:
+                where = NAMES[theirs] if theirs is not None else "the package's __init__ (every layer)"
+                problems.append(f"{path.relative_to(root)}:{line} ({NAMES[own]}) imports {target} ({where})")
+    return problems
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """Cycles among module-level imports (what ``import`` would run into), each as a list of modules."""
+    modules = _modules(root)
+    graph = {m: sorted({t for _, t, top in _imports(m, p, modules) if top and t in modules and t != m})
+             for m, p in modules.items() if m != PACKAGE}
+    cycles, state = [], {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = "open"
+        for t in graph.get(m, []):
+            if state.get(t) == "open":
+                cycles.append(stack[stack.index(t):] + [t])
+            elif t not in state:
+                visit(t, stack + [t])
+        state[m] = "done"
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+    return cycles
+
+
+def oversized(root: Path) -> list[str]:
+    """Modules, classes and functions over the limits; a function may exceed its limit when a comment on its
+    ``def`` line(s) or the line after says why."""
+    problems = []
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        lines = path.read_text().splitlines()
+        rel = path.relative_to(root)
+        if len(lines) > MAX_MODULE:
+            problems.append(f"{rel}: {len(lines)} lines (at most {MAX_MODULE})")
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            size = node.end_lineno - node.lineno + 1
+            if isinstance(node, ast.ClassDef) and size > MAX_CLASS:
+                problems.append(f"{rel}:{node.lineno}: class {node.name} is {size} lines (at most {MAX_CLASS})")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and size > MAX_FUNCTION:
+                head = lines[node.lineno - 1: node.body[0].lineno]  # the signature and the first line after it
+                if not any("#" in line for line in head):
+                    problems.append(f"{rel}:{node.lineno}: {node.name}() is {size} lines (at most {MAX_FUNCTION} "
+                                    "without a comment on its def line saying why)")
+    return problems
+
+
+def test_layers_import_only_downwards():
+    assert upward_imports(ROOT) == []
+
+
+def test_no_import_cycles_at_module_level():
+    assert import_cycles(ROOT) == []
+
+
+def test_modules_classes_and_functions_keep_to_their_size():
+    assert oversized(ROOT) == []
+
+
+def test_every_part_of_the_package_has_a_layer():
+    tops = {p.relative_to(ROOT / PACKAGE).parts[0].removesuffix(".py") for p in (ROOT / PACKAGE).rglob("*.py")}
+    assert tops - {"__init__"} == set(LAYERS), "a new top-level module or subpackage needs a layer here"
+
+
+def _planted(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / PACKAGE / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_the_checks_catch_what_they_are_for(tmp_path):
+    root = _planted(tmp_path, {
+        "__init__.py": "from .teaching import lessons\n",
+        "primitives/__init__.py": "",
+        "primitives/edits.py": "def f():\n    from ..method import tps  # upward, inside a function\n",
+        "method/__init__.py": "",
+        "method/tps.py": "from .augment import warp\n",
+        "method/augment.py": "from . import tps\nfrom deepsim_lite import cli\n",  # a cycle; an upward import
+        "teaching/__init__.py": "",
+        "teaching/lessons.py": "from ..method.tps import fit\n" + "x = 1\n" * MAX_MODULE,
+        "cli/__init__.py": "",
+    })
+    assert upward_imports(root) == [
+        f"{Path(PACKAGE, 'method', 'augment.py')}:2 (method) imports deepsim_lite.cli (cli)",
+        f"{Path(PACKAGE, 'primitives', 'edits.py')}:2 (primitives) imports deepsim_lite.method.tps (method)",
+    ]
+    assert import_cycles(root) == [["deepsim_lite.method.augment", "deepsim_lite.method.tps",
+                                    "deepsim_lite.method.augment"]]
+    body = "    x = 1\n" * MAX_FUNCTION
+    _planted(tmp_path, {"method/tps.py": f"def long():\n{body}\n\ndef explained():  # one table, kept whole\n{body}"})
+    assert oversized(root) == [
+        f"{Path(PACKAGE, 'method', 'tps.py')}:1: long() is {MAX_FUNCTION + 1} lines (at most {MAX_FUNCTION} "
+        "without a comment on its def line saying why)",
+        f"{Path(PACKAGE, 'teaching', 'lessons.py')}: {MAX_MODULE + 1} lines (at most {MAX_MODULE})",
+    ]
+
+
+# -- the public names and the old module paths
+
+
+def test_the_public_names_resolve_without_a_warning():
+    import deepsim_lite as ds
+    from deepsim_lite import _moved
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, new in _moved.PUBLIC_MODULES.items():
+            assert getattr(ds, name) is importlib.import_module(f"{PACKAGE}.{new}"), name
+        for name in ds.__all__:
+            assert getattr(ds, name) is not None, name
+    assert set(_moved.PUBLIC_MODULES) <= set(dir(ds))
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
+        ds.no_such_thing  # noqa: B018
+
+
+@pytest.mark.parametrize("old", ["train", "data", "tps", "lessons", "widgets.state"])
+def test_an_old_module_path_still_imports_and_names_its_new_place(old, monkeypatch):
+    from deepsim_lite import _moved
+
+    new = _moved.MOVED[old]
+    import deepsim_lite as ds
+
+    monkeypatch.delitem(sys.modules, f"{PACKAGE}.{old}", raising=False)  # imported before: no warning again
+    monkeypatch.delitem(vars(ds), old.split(".")[0], raising=False)  # and ds.<name> as it was, afterwards
+    namespace: dict = {}
+    with pytest.warns(DeprecationWarning, match=rf"deepsim_lite\.{old} moved to deepsim_lite\.{new[0]}") as caught:
+        exec(compile(f"import {PACKAGE}.{old} as module", __file__, "exec"), namespace)  # an import statement here
+    module = namespace["module"]
+    assert {w.filename for w in caught} == {__file__}, "the warning points at the line that imported the old path"
+    parts = [importlib.import_module(f"{PACKAGE}.{n}") for n in new]
+    if len(parts) == 1:
+        assert module is parts[0]
+    for part in parts:
+        public = getattr(part, "__all__", [n for n in vars(part) if not n.startswith("_")])
+        assert all(getattr(module, n) is getattr(part, n) for n in public), part.__name__
+    if len(parts) > 1:  # a split module: a name assigned through the old path reaches the part that uses it
+        name = parts[-1].__all__[0]
+        original = getattr(parts[-1], name)
+        try:
+            setattr(module, name, "patched")
+            assert getattr(parts[-1], name) == "patched"
+        finally:
+            setattr(parts[-1], name, original)
+
+
+def test_every_moved_module_exists():
+    from deepsim_lite import _moved
+
+    for old, new in _moved.MOVED.items():
+        for n in new:
+            assert importlib.util.find_spec(f"{PACKAGE}.{n}") is not None, f"{old} -> {n}"
+        assert not (ROOT / PACKAGE / f"{old.replace('.', '/')}.py").exists(), f"{old}.py is still there"
