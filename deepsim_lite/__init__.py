@@ -42,7 +42,7 @@ from .primitives.extract import (
 from .primitives.images import load_image, load_primitive, save_image, save_primitive
 from .primitives.pairs import Pair, SizeAdjustedWarning, fit_size, load_pair, load_pairs, resize_pair
 from .primitives.primitive import KINDS, Primitive, decode, encode, to_rgb
-from .primitives.samples import SAMPLES, data_dir, load_sample, sample_path, sample_region
+from .primitives.samples import SAMPLES, background_label, data_dir, load_sample, sample_path, sample_region
 from .teaching.lessons import lesson_config
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "TrainConfig",
     "augment",
     "augment_pair",
+    "background_label",
     "cache_dir",
     "cached_model",
     "data_dir",

@@ -23,6 +23,15 @@ def samples_128():
     return {name: ds.load_sample(name, "seg_edges", max_side=128) for name in ds.SAMPLES}
 
 
+@pytest.fixture(scope="session")
+def lesson_samples():
+    """Every shipped sample at the lessons' size (the lesson preset: longer side 192, sides multiples of 4), as the
+    lessons load it: labels are k-means clusters of THIS image at THIS size, so their numbers are these pairs' own."""
+    config = ds.TrainConfig.preset("lesson")
+    return {name: ds.load_sample(name, "seg_edges", max_side=config.max_side, multiple=config.multiple)
+            for name in ds.SAMPLES}
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -10,7 +10,10 @@ bool tensors; points are ``(y, x)``. No edit ever introduces a label outside ``0
 Vacated areas are filled according to ``fill``:
 
 * ``"nearest"`` — each pixel takes the label of the nearest pixel outside the vacated area;
-* ``"background"`` — the label ``background`` (default 0, the largest region of a segmentation);
+* ``"background"`` — the label ``background``. Label numbers come from k-means, per image and size (label 0 is
+  the largest region, on the cat its fur), so no fixed number means "background": by default it is
+  :func:`border_label`, the label covering most of the primitive's outer rows and columns, and
+  :func:`~deepsim_lite.primitives.samples.background_label` finds a shipped sample's own (the editor uses it);
 * ``"none"`` — labels stay as they were (only edges are removed).
 """
 
@@ -29,6 +32,7 @@ from .primitive import Primitive
 __all__ = [
     "EditClippedWarning",
     "FILLS",
+    "border_label",
     "box_mask",
     "component_mask",
     "fill_nearest",
@@ -94,6 +98,21 @@ def fill_nearest(labels: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(labels.numpy()[iy, ix])
 
 
+def border_label(primitive: Primitive) -> int:
+    """The label covering most of the primitive's outermost rows and columns (ties: the lower label).
+
+    What ``fill="background"`` paints when nothing says where the background is: a photo's subject seldom
+    fills the frame, so the background is what the frame's edge shows most. A close-up (the cat's face
+    reaches every edge) can make it a label of the subject: give the label, or use
+    :func:`~deepsim_lite.primitives.samples.background_label` for a shipped sample with a named background.
+    """
+    if primitive.labels is None:
+        raise ValueError("this edge-only primitive has no labels; a background label needs a segmentation")
+    labels = primitive.labels
+    rim = torch.cat([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    return int(torch.bincount(rim, minlength=primitive.n_labels).argmax())
+
+
 def _fill(labels: torch.Tensor, hole: torch.Tensor, fill: str, background: int) -> torch.Tensor:
     if fill == "nearest":
         return fill_nearest(labels, hole)
@@ -103,11 +122,17 @@ def _fill(labels: torch.Tensor, hole: torch.Tensor, fill: str, background: int) 
     return labels
 
 
-def _check_fill(fill: str, background: int, primitive: Primitive) -> None:
+def _check_fill(fill: str, background: int | None, primitive: Primitive) -> int:
+    """Check ``fill`` and return the background label to fill with (``None``: :func:`border_label`)."""
     if fill not in FILLS:
         raise ValueError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
-    if fill == "background" and primitive.labels is not None and not 0 <= background < primitive.n_labels:
+    if fill != "background" or primitive.labels is None:
+        return 0  # unused: only fill="background" paints a label (an edge map only loses its edges)
+    if background is None:
+        return border_label(primitive)
+    if not 0 <= background < primitive.n_labels:
         raise ValueError(f"background label {background} is not one of the model's labels 0..{primitive.n_labels - 1}")
+    return int(background)
 
 
 def shift_map(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -123,7 +148,7 @@ def shift_map(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 def move_mask(primitive: Primitive, mask: torch.Tensor, dy: int, dx: int, fill: str = "nearest",
-              background: int = 0, copy: bool = False) -> Primitive:
+              background: int | None = None, copy: bool = False) -> Primitive:
     """Move (or copy) the pixels of ``mask`` by ``(dy, dx)`` — labels and edges together.
 
     The moved pixels are pasted over what was at the destination. Pixels that would land outside the
@@ -135,7 +160,7 @@ def move_mask(primitive: Primitive, mask: torch.Tensor, dy: int, dx: int, fill: 
         mask: ``(H, W)`` bool, the pixels to move.
         dy, dx: shift in pixels (down and right are positive).
     """
-    _check_fill(fill, background, primitive)
+    background = _check_fill(fill, background, primitive)
     h, w = primitive.size
     if mask.shape != (h, w) or mask.dtype != torch.bool:
         raise ValueError(f"mask must be an ({h}, {w}) bool tensor, got {tuple(mask.shape)} {mask.dtype}")
@@ -162,22 +187,23 @@ def move_mask(primitive: Primitive, mask: torch.Tensor, dy: int, dx: int, fill: 
 
 
 def move_region(primitive: Primitive, box: tuple[int, int, int, int], dy: int, dx: int, fill: str = "nearest",
-                background: int = 0, copy: bool = False) -> Primitive:
+                background: int | None = None, copy: bool = False) -> Primitive:
     """Move (``copy=False``) or copy/paste (``copy=True``) the content of a box by ``(dy, dx)`` —
     "move the car". See :func:`move_mask`."""
     return move_mask(primitive, box_mask(box, primitive.size), dy, dx, fill, background, copy)
 
 
 def move_component(primitive: Primitive, y: int, x: int, dy: int, dx: int, fill: str = "nearest",
-                   background: int = 0, copy: bool = False) -> Primitive:
+                   background: int | None = None, copy: bool = False) -> Primitive:
     """Move the connected region under ``(y, x)`` (:func:`component_mask`) with the edges on it."""
     return move_mask(primitive, component_mask(primitive, y, x), dy, dx, fill, background, copy)
 
 
-def remove_mask(primitive: Primitive, mask: torch.Tensor, fill: str = "nearest", background: int = 0) -> Primitive:
+def remove_mask(primitive: Primitive, mask: torch.Tensor, fill: str = "nearest",
+                background: int | None = None) -> Primitive:
     """Remove what lies under ``mask`` — "remove an object": its edges go and its labels are filled
     according to ``fill`` (``"nearest"``: the surrounding regions grow over it)."""
-    _check_fill(fill, background, primitive)
+    background = _check_fill(fill, background, primitive)
     if mask.shape != primitive.size or mask.dtype != torch.bool:
         raise ValueError(f"mask must be an {primitive.size} bool tensor, got {tuple(mask.shape)} {mask.dtype}")
     labels = None if primitive.labels is None else _fill(primitive.labels, mask, fill, background)
@@ -186,11 +212,11 @@ def remove_mask(primitive: Primitive, mask: torch.Tensor, fill: str = "nearest",
 
 
 def scale_region(primitive: Primitive, box: tuple[int, int, int, int], factor: float, fill: str = "nearest",
-                 background: int = 0) -> Primitive:
+                 background: int | None = None) -> Primitive:
     """Scale the content of a box about its centre by ``factor`` (nearest neighbour, so labels stay
     labels and edges stay binary). Shrinking vacates the rim, which is filled per ``fill``;
     growing past the primitive is clipped with a warning."""
-    _check_fill(fill, background, primitive)
+    background = _check_fill(fill, background, primitive)
     if factor <= 0:
         raise ValueError(f"scale factor must be > 0, got {factor}")
     src = box_mask(box, primitive.size)

@@ -12,9 +12,13 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .pairs import Pair, SizeAdjustedWarning, load_pair
+import torch
 
-__all__ = ["SampleInfo", "SAMPLES", "data_dir", "sample_path", "sample_region", "load_sample"]
+from .edits import border_label
+from .pairs import Pair, SizeAdjustedWarning, load_pair
+from .primitive import Primitive
+
+__all__ = ["SampleInfo", "SAMPLES", "data_dir", "sample_path", "sample_region", "background_label", "load_sample"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,41 @@ def sample_region(name: str, region: str, size: tuple[int, int]) -> tuple[int, i
     (rh, rw), (h, w) = info.region_size, size
     y0, x0, y1, x1 = info.regions[region]
     return (round(y0 * h / rh), round(x0 * w / rw), round(y1 * h / rh), round(x1 * w / rw))
+
+
+def background_label(primitive: Primitive | Pair, sample: str | None = None) -> int:
+    """The label of ``primitive`` that stands for the photo's background: what ``fill="background"`` paints.
+
+    Labels are k-means clusters of one image at one size, so the background's number differs from photo to photo
+    and from size to size; it is looked up in the primitive itself:
+
+    * a shipped sample with a named ``"background"`` region (chelsea: the out-of-focus room at the right): the label
+      covering most of that region (ties: the lower label);
+    * any other primitive (no sample, or one without that region): the label covering most of the primitive's
+      outer rows and columns (:func:`~deepsim_lite.primitives.edits.border_label`), as a photo's subject seldom
+      fills the frame. On a close-up that can be the subject's: then pass the label to the edit yourself.
+
+    Args:
+        primitive: a primitive with labels, or a :class:`Pair` (its primitive; its name, when it is a shipped
+            sample's, is the sample).
+        sample: the shipped sample the primitive was made from (default: the pair's name, if it is one).
+
+    Example:
+        >>> pair = load_sample("chelsea", "seg", max_side=128, multiple=4)
+        >>> k = background_label(pair)        # the room's label in THIS primitive
+    """
+    if isinstance(primitive, Pair):
+        sample = sample if sample is not None else (primitive.name if primitive.name in SAMPLES else None)
+        primitive = primitive.primitive
+    if primitive.labels is None:
+        raise ValueError("this edge-only primitive has no labels; a background label needs a segmentation")
+    if sample is not None and sample not in SAMPLES:
+        raise ValueError(f"unknown sample {sample!r}; choose one of {', '.join(SAMPLES)}")
+    if sample is None or "background" not in SAMPLES[sample].regions:
+        return border_label(primitive)
+    y0, x0, y1, x1 = sample_region(sample, "background", primitive.size)
+    inside = primitive.labels[y0:y1, x0:x1].reshape(-1)
+    return int(torch.bincount(inside, minlength=primitive.n_labels).argmax())
 
 
 def load_sample(

@@ -75,6 +75,22 @@ def test_component_of_an_edge_curve():
         edits.component_mask(p, 0, 0)
 
 
+def test_background_fill_defaults_to_the_label_around_the_frame():
+    # k-means numbers labels by area, so label 0 is the largest region: here the middle, not the background
+    labels = torch.zeros(20, 30, dtype=torch.long)
+    labels[:2], labels[-2:], labels[:, :2], labels[:, -2:] = 1, 1, 1, 1  # a frame of label 1 around it
+    labels[8:12, 12:18] = 2  # an object
+    p = ds.Primitive(labels, None, 3)
+    assert int((labels == 0).sum()) > int((labels == 1).sum())
+    assert edits.border_label(p) == 1
+    q = edits.remove_mask(p, labels == 2, fill="background")
+    assert bool((q.labels[8:12, 12:18] == 1).all())
+    moved = edits.move_region(p, (8, 12, 12, 18), 0, 4, fill="background")
+    assert bool((moved.labels[8:12, 12:16] == 1).all())  # the vacated strip
+    with pytest.raises(ValueError, match="no labels"):
+        edits.border_label(p.replace(labels=None, edges=torch.zeros(20, 30, dtype=torch.bool), n_labels=0))
+
+
 def test_background_fill_needs_a_known_label():
     with pytest.raises(ValueError, match="background label 7 is not one of the model's labels 0..2"):
         edits.move_region(_prim(), (5, 5, 10, 10), 1, 1, fill="background", background=7)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import deepsim_lite as ds
+from deepsim_lite import edits
 from deepsim_lite.primitives.samples import data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +58,28 @@ def test_sample_regions_scale_with_the_working_size():
         ds.sample_region("chelsea", "tail", (84, 128))
     with pytest.raises(ValueError, match="has no region 'nose'; its regions: none"):
         ds.sample_region("coffee", "nose", (84, 128))
+
+
+def test_background_label_is_the_label_of_the_samples_background(lesson_samples):
+    """``fill: background`` must paint the room, not fur: per shipped sample with a background region, the label
+    chosen lies mostly in that region (it is the room's, not a label of the cat that reaches into it)."""
+    with_region = [name for name, info in ds.SAMPLES.items() if "background" in info.regions]
+    assert with_region  # chelsea
+    for name in with_region:
+        for pair in (lesson_samples[name], ds.load_sample(name, "seg", max_side=128, multiple=4)):
+            labels = pair.primitive.labels
+            k = ds.background_label(pair)
+            room = edits.box_mask(ds.sample_region(name, "background", pair.size), pair.size)
+            assert int((labels[room] == k).sum()) > 0.5 * int((labels == k).sum()), (name, pair.size, k)
+            assert ds.background_label(pair.primitive, name) == k
+
+
+def test_background_label_without_a_background_region_is_the_frames_label(lesson_samples):
+    coffee = lesson_samples["coffee"]  # a shipped sample without a named background
+    assert ds.background_label(coffee) == edits.border_label(coffee.primitive)
+    other = ds.Pair(coffee.image, coffee.primitive, "my_photo")  # not a sample: its name means nothing here
+    assert ds.background_label(other) == edits.border_label(coffee.primitive)
+    with pytest.raises(ValueError, match="unknown sample 'dog'"):
+        ds.background_label(coffee.primitive, "dog")
+    with pytest.raises(ValueError, match="has no labels"):
+        ds.background_label(ds.load_sample("chelsea", "edges", max_side=64))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -14,7 +15,8 @@ from PIL import Image
 
 import deepsim_lite as ds
 from deepsim_lite import edits
-from deepsim_lite.primitives.primitive import Primitive
+from deepsim_lite._image import to_uint8
+from deepsim_lite.primitives.primitive import PALETTE, Primitive, colour_name
 from deepsim_lite.teaching.widgets import PrimitiveEditor, display, panel
 
 
@@ -170,8 +172,8 @@ def test_canvas_tells_the_browser_how_to_preview_and_what_to_outline():
     ed.palette[2].click()
     ed.size_slider.value = 2
     assert ed.canvas.pen == {"colour": display.hex_colour(ds.primitives.PALETTE[2]), "width": 5, "cursor": 2.5}
-    assert ed.palette[2].description.startswith("2: grey")  # labels are named from the training image
-    assert ed.canvas.colour_names[",".join(map(str, ds.primitives.PALETTE[2]))].startswith("2: grey")
+    assert ed.palette[2].description == "2: left, grey in the photo"  # named from the training image
+    assert ed.canvas.colour_names[",".join(map(str, ds.primitives.PALETTE[2]))] == "2: left, grey in the photo"
     _drag(ed, [(5, 5), (5, 20)])
     assert sent == ["new base picture", {"event": "committed", "id": 7}]  # the picture first, then the answer
     assert np.array_equal(_decode_png(ed.canvas.base), ds.to_rgb(ed.primitive))
@@ -193,3 +195,48 @@ def test_canvas_tells_the_browser_how_to_preview_and_what_to_outline():
     assert (patch[11:19, 8:16, 3] == 200).all() and ed.canvas.shapes[0]["points"][0] == [11, 8]
     _canvas_msg(ed, "up", y=13.5, x=10.5)
     assert ed.canvas.patch == b"" and ed.state.can_undo
+
+
+def test_fill_background_paints_the_label_of_the_samples_background(lesson_samples):
+    """The cat's lesson pair: removing the right eye with ``fill: background`` puts the room's label in the hole
+    (the label that lies mostly in the sample's background region), not label 0 (the cat's fur at the left)."""
+    pair = lesson_samples["chelsea"]
+    labels = pair.primitive.labels
+    room = edits.box_mask(ds.sample_region("chelsea", "background", pair.size), pair.size)
+    ed = PrimitiveEditor(None, pair)  # the pair: the image to show and the sample it comes from
+    k = ed.state.background
+    assert k == ds.background_label(pair) and int((labels[room] == k).sum()) > 0.5 * int((labels == k).sum())
+    assert ed.fill.options == (("nearest", "nearest"), (f"background (label {k})", "background"), ("none", "none"))
+    y0, x0, y1, x1 = ds.sample_region("chelsea", "right_eye", pair.size)
+    ed.tools.value = "rect"
+    _drag(ed, [(y0, x0), (y1 - 1, x1 - 1)])
+    ed.fill.value = "background"
+    _key(ed, "Delete")
+    assert bool((ed.primitive.labels[y0:y1, x0:x1] == k).all())
+    assert ed.primitive == edits.remove_mask(pair.primitive, edits.box_mask((y0, x0, y1, x1), pair.size),
+                                             "background", k)
+    # without the sample, the label around the frame; a label can also be given
+    assert PrimitiveEditor(None, pair.primitive).state.background == edits.border_label(pair.primitive)
+    assert PrimitiveEditor(None, pair, background=2).state.background == 2
+    with pytest.raises(ValueError, match="background label 9 is not one of the model's labels 0..7"):
+        PrimitiveEditor(None, pair, background=9)
+
+
+COLOUR_WORDS = ("black", "grey", "white", "red", "orange", "yellow", "olive", "green", "cyan", "blue", "purple",
+                "pink", "brown")
+
+
+def test_label_chips_never_name_a_colour_that_is_not_theirs(lesson_samples):
+    """A chip shows its label's palette colour; its text names the label by where it lies and how it looks in the
+    photo. A colour word outside "... in the photo" would be read as the chip's own colour: it must be that colour."""
+    for name, pair in lesson_samples.items():
+        ed = PrimitiveEditor(None, pair.primitive, image=pair.image)
+        image = to_uint8(pair.image)
+        for k, chip in enumerate(ed.palette):
+            text = chip.description.split(": ", 1)[1]
+            chip_colour = colour_name(PALETTE[k])
+            outside = re.sub(r"[a-z ]* in the photo", "", text)
+            for word in COLOUR_WORDS:
+                assert word not in outside or word in chip_colour, (name, k, chip.description, chip_colour)
+            mean = image[(pair.primitive.labels == k).numpy()].reshape(-1, 3).mean(0)
+            assert f"{colour_name(mean)} in the photo" in text, (name, k, chip.description, mean)

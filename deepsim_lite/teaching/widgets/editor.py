@@ -12,7 +12,7 @@ Example (in a notebook cell)::
     from deepsim_lite.teaching.widgets import PrimitiveEditor
     model = ds.cached_model("chelsea", "seg_edges")
     pair = ds.load_sample("chelsea", "seg_edges", max_side=192, multiple=4)   # the lesson model's size
-    editor = PrimitiveEditor(model, pair.primitive, image=pair.image)
+    editor = PrimitiveEditor(model, pair)   # the pair's primitive, its image, and its sample's background
     editor                     # draw, press Generate; then editor.primitive / editor.output
 """
 
@@ -31,7 +31,9 @@ import torch
 from ...method.model import DeepSIMModel
 from ...method.nets import GlobalGenerator
 from ...primitives.images import save_image, save_primitive
+from ...primitives.pairs import Pair
 from ...primitives.primitive import Primitive, name_labels
+from ...primitives.samples import background_label
 from .debounce import Debouncer
 from .display import error_html, png
 from .panel import EditorPanel
@@ -49,11 +51,16 @@ class PrimitiveEditor(EditorPanel):
             callable, see :func:`as_renderer`); None for an editor without output; or a dict of them by name,
             e.g. ``{"GAN": model, "patch NN": PatchNN(pair)}``: a "method" switch then renders the same edit with
             each (the first is shown first).
-        primitive: the primitive to start from (normally the training primitive), at the model's size.
+        primitive: the primitive to start from (normally the training primitive), at the model's size; or the
+            training :class:`~deepsim_lite.primitives.pairs.Pair`: its primitive, its image (unless ``image`` is
+            given) and, for a shipped sample, the sample's background (``background``).
         image: the training image ``(3, H, W)`` in [-1, 1] (or ``(H, W, 3)`` uint8), shown for reference.
         label_names: a name per label (list, or dict label -> name) for the palette and the pointer's
-            tooltip; by default each label is named from the training image (its mean colour and where
-            it lies, :func:`~deepsim_lite.primitives.name_labels`), or numbered when there is no image.
+            tooltip; by default each label is named from the training image (where it lies and its mean
+            colour in the photo, :func:`~deepsim_lite.primitives.name_labels`), or numbered when there is no image.
+        background: the label ``fill: background`` paints; default
+            :func:`~deepsim_lite.primitives.samples.background_label` of the pair (a shipped sample: the label
+            covering most of its named background; otherwise the label around the frame).
         display_size: longest side, in screen pixels, of the canvas and output at most (they shrink,
             keeping their aspect ratio, when the notebook is narrower).
         auto: regenerate automatically, ``debounce_s`` seconds after the last edit.
@@ -64,11 +71,17 @@ class PrimitiveEditor(EditorPanel):
     """
 
     def __init__(self, model: DeepSIMModel | GlobalGenerator | Render | str | os.PathLike | dict | None,
-                 primitive: Primitive, image: torch.Tensor | np.ndarray | None = None,
+                 primitive: Primitive | Pair, image: torch.Tensor | np.ndarray | None = None,
                  label_names: list[str] | dict[int, str] | None = None, display_size: int = 384,
-                 auto: bool = False, debounce_s: float = 0.25, save_dir: str | os.PathLike = "edits") -> None:
+                 auto: bool = False, debounce_s: float = 0.25, save_dir: str | os.PathLike = "edits",
+                 background: int | None = None) -> None:
+        if isinstance(primitive, Pair):
+            pair, primitive = primitive, primitive.primitive
+            image = pair.image if image is None else image
+            if background is None and primitive.labels is not None:
+                background = background_label(pair)
         if not isinstance(primitive, Primitive):
-            raise ValueError(f"expected a Primitive to edit, got {type(primitive).__name__}")
+            raise ValueError(f"expected a Primitive to edit, got {type(primitive).__name__} (or its training Pair)")
         if not 16 <= display_size <= 4096:
             raise ValueError(f"display_size is the canvas's longest side in screen pixels; got {display_size}, "
                              "use 16 to 4096 (default 384)")
@@ -84,8 +97,8 @@ class PrimitiveEditor(EditorPanel):
             label_names = name_labels(primitive, reference)
         names = label_names or {}
         names = dict(enumerate(names)) if isinstance(names, list) else dict(names)
-        super().__init__(EditorState(primitive, render), reference, names, display_size, list(self._renders),
-                         auto, save_dir)
+        super().__init__(EditorState(primitive, render, background=background), reference, names, display_size,
+                         list(self._renders), auto, save_dir)
         self._wire_events()
         self._redraw()
         if render is not None:

@@ -59,6 +59,10 @@ class EditorState(EditHistory):
         primitive: the training primitive (what "reset" returns to).
         render: ``Primitive -> (3, H, W)`` float image in [-1, 1]; None for an editor that only edits.
         max_history: undo steps kept (each is one primitive, ~9 bytes per pixel for a super-primitive).
+        background: the label ``fill="background"`` paints; None: the label around the primitive's frame
+            (:func:`~deepsim_lite.primitives.edits.border_label`). Label numbers are k-means clusters of one
+            image, so no fixed number is the background: the editor passes
+            :func:`~deepsim_lite.primitives.samples.background_label` of its sample.
 
     The primitive and its history (:meth:`apply`, :meth:`undo`, :meth:`redo`) are those of
     :class:`~.history.EditHistory`; the tools are the pure functions of :mod:`.tools`. Listeners
@@ -66,7 +70,8 @@ class EditorState(EditHistory):
     ``"overlay"`` (stroke/selection preview), ``"tool"``, ``"output"`` or ``"busy"``.
     """
 
-    def __init__(self, primitive: Primitive, render: Render | None = None, max_history: int = 100) -> None:
+    def __init__(self, primitive: Primitive, render: Render | None = None, max_history: int = 100,
+                 background: int | None = None) -> None:
         super().__init__(primitive, max_history)
         self.render = render
         self.tool = "brush" if primitive.labels is not None else "pencil"
@@ -76,7 +81,12 @@ class EditorState(EditHistory):
         self.pencil_width = 1
         self.copy = False
         self.fill = "nearest"
-        self.background = 0
+        self.background = 0 if primitive.labels is None else edits.border_label(primitive)
+        if background is not None:
+            if primitive.labels is None or not 0 <= int(background) < primitive.n_labels:
+                raise ValueError(f"background label {background} is not one of the model's labels "
+                                 f"0..{primitive.n_labels - 1}")
+            self.background = int(background)
         self.selection: torch.Tensor | None = None  # (H, W) bool
         self.selection_outline: list[tuple[float, float]] = []  # polygon (y, x) drawn around it
         self.drag: Drag | None = None
