@@ -300,20 +300,26 @@ def to_picture(primitive: Primitive) -> torch.Tensor:
     return from_uint8(to_rgb(primitive))
 
 
-_HUES = ((15, "red"), (40, "orange"), (65, "yellow"), (170, "green"), (200, "cyan"), (255, "blue"),
+_HUES = ((15, "red"), (45, "orange"), (65, "yellow"), (170, "green"), (200, "cyan"), (255, "blue"),
          (290, "purple"), (345, "pink"), (360, "red"))  # upper hue bound (degrees) -> colour word
 
 
 def colour_name(rgb: tuple[float, float, float] | np.ndarray) -> str:
     """A plain-words name of an sRGB colour (0..255): ``"dark brown"``, ``"light grey"``, ``"blue"``.
 
-    Greys (saturation < 0.2) are named by lightness; other colours by hue, with "dark " below 35%
-    value and "light " above 80% with little saturation; dark oranges, reds and yellows are "brown".
+    Greys (saturation < 0.2, or a chroma under 8% that no eye tells from grey in a dark colour) are named by
+    lightness; other colours by hue (orange up to 45 degrees, so the palette's amber (230, 159, 0) is orange), then:
+
+    * brown is a dark or greyish orange: orange hues below 65% value, or with saturation under 0.5 ("light brown"
+      from 60% value, as tan; "light orange" from 85%, as peach), dull dark reds (saturation under 0.6), and very
+      dark reds (below 35% value: coffee);
+    * a dark saturated red is "dark red" (maroon), a dark yellow "olive";
+    * otherwise "dark " below 35% value, and "light " above 80% value with little saturation.
     """
     r, g, b = (float(v) / 255 for v in rgb)
     hi, lo = max(r, g, b), min(r, g, b)
     sat = 0.0 if hi == 0 else (hi - lo) / hi
-    if sat < 0.2:
+    if sat < 0.2 or hi - lo < 0.08:
         return next(name for bound, name in ((0.2, "black"), (0.45, "dark grey"), (0.7, "grey"),
                                              (0.88, "light grey"), (1.01, "white")) if hi < bound)
     if hi == r:
@@ -323,8 +329,13 @@ def colour_name(rgb: tuple[float, float, float] | np.ndarray) -> str:
     else:
         hue = 60 * (r - g) / (hi - lo) + 240
     word = next(name for bound, name in _HUES if hue < bound)
-    if word in ("red", "orange", "yellow") and hi < 0.6:
-        return "dark brown" if hi < 0.35 else "brown"
+    if (word == "orange" and (hi < 0.65 if sat >= 0.5 else hi < 0.85)
+            or word == "red" and (hi < 0.35 or sat < 0.6 and hi < 0.65)):
+        return "dark brown" if hi < 0.35 else "brown" if hi < 0.6 or sat >= 0.5 else "light brown"
+    if word == "red" and hi < 0.6:
+        return "dark red"
+    if word == "yellow" and hi < 0.6:
+        return "olive"
     if hi < 0.35:
         return "dark " + word
     return "light " + word if hi > 0.8 and sat < 0.45 else word
@@ -340,15 +351,19 @@ def _place(cy: float, cx: float) -> str:
 
 
 def name_labels(primitive: Primitive, image: np.ndarray) -> list[str]:
-    """A readable name for each label of ``primitive``: its mean colour in ``image`` and where it lies.
+    """A readable name for each label of ``primitive``: where it lies and its mean colour in ``image``.
+
+    The editor shows each label as a chip in the label's palette colour (:data:`PALETTE`), which has nothing to
+    do with the photo; so the name says where the photo's colour is meant: ``"top left, dark brown in the photo"``.
 
     Args:
         primitive: a primitive with labels (``n_labels`` > 0).
         image: ``(H, W, 3)`` uint8 RGB at the primitive's size (the photo the labels were made from).
 
     Returns:
-        ``n_labels`` names such as ``"dark brown, top left"``; a label absent from the map is
-        ``"unused"``; names that would repeat get " (2)", " (3)" in order of the labels.
+        ``n_labels`` names such as ``"top left, dark brown in the photo"`` (place in thirds of the picture, from
+        the label's centroid; colour by :func:`colour_name`); a label absent from the map is ``"unused"``; when
+        two labels would get the same name (same third, same colour word), the later ones get " (2)", " (3)".
     """
     if primitive.labels is None:
         raise ValueError("name_labels needs a primitive with labels (kind 'seg' or 'seg_edges'), got edges only")
@@ -364,7 +379,7 @@ def name_labels(primitive: Primitive, image: np.ndarray) -> list[str]:
             names.append("unused")
             continue
         colour = image[ys, xs].reshape(-1, 3).mean(0)
-        names.append(f"{colour_name(colour)}, {_place((ys.mean() + 0.5) / h, (xs.mean() + 0.5) / w)}")
+        names.append(f"{_place((ys.mean() + 0.5) / h, (xs.mean() + 0.5) / w)}, {colour_name(colour)} in the photo")
     seen: dict[str, int] = {}
     for k, name in enumerate(names):
         seen[name] = seen.get(name, 0) + 1

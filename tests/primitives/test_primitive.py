@@ -118,6 +118,21 @@ def test_colour_name_names_plain_colours(rgb, name):
     assert colour_name(rgb) == name
 
 
+@pytest.mark.parametrize("rgb, name", [
+    ((230, 159, 0), "orange"),  # the palette's label 0 (Okabe-Ito orange; hue 41 degrees), not yellow
+    ((213, 94, 0), "orange"), ((0, 114, 178), "blue"), ((0, 158, 115), "green"), ((240, 228, 66), "yellow"),
+    ((204, 121, 167), "pink"),  # the palette's labels 5, 4, 2, 3, 6
+    ((139, 0, 0), "dark red"), ((128, 0, 0), "dark red"),  # dark reds are not brown
+    ((128, 128, 0), "olive"),  # a dark yellow is not brown either
+    ((160, 82, 45), "brown"), ((139, 69, 19), "brown"), ((140, 86, 75), "brown"),  # sienna, saddle brown, tab:brown
+    ((210, 180, 140), "light brown"), ((170, 132, 106), "light brown"),  # tan; the cat's light fur, not orange
+    ((255, 218, 185), "light orange"), ((210, 105, 30), "orange"),  # peach, chocolate
+    ((48, 11, 5), "dark brown"), ((13, 10, 9), "black"),  # the coffee; the astronaut's black
+])
+def test_colour_name_says_what_a_person_calls_the_colour(rgb, name):
+    assert colour_name(rgb) == name
+
+
 def test_name_labels_from_mean_colour_and_place():
     labels = torch.zeros(30, 30, dtype=torch.long)
     labels[:10] = 1  # top band
@@ -127,10 +142,21 @@ def test_name_labels_from_mean_colour_and_place():
     image[:10] = (40, 60, 200)
     image[20:, 20:] = (220, 30, 30)
     names = name_labels(prim, image)
-    assert names == ["grey, centre", "blue, top", "red, bottom right", "unused"]
+    assert names == ["centre, grey in the photo", "top, blue in the photo", "bottom right, red in the photo", "unused"]
     twin = Primitive(labels=torch.tensor([[0] * 3 + [1] * 3] * 6), n_labels=2)  # two grey labels, left and right
-    assert name_labels(twin, np.full((6, 6, 3), 128, np.uint8)) == ["grey, left", "grey, right"]
-    same = Primitive(labels=torch.tensor([[0, 0, 1, 1, 0, 0]] * 6), n_labels=2)  # both centred
-    assert name_labels(same, np.full((6, 6, 3), 128, np.uint8)) == ["grey, centre", "grey, centre (2)"]
+    assert name_labels(twin, np.full((6, 6, 3), 128, np.uint8)) == ["left, grey in the photo",
+                                                                    "right, grey in the photo"]
+    same = Primitive(labels=torch.tensor([[0, 0, 1, 1, 0, 0]] * 6), n_labels=2)  # both centred, both grey
+    assert name_labels(same, np.full((6, 6, 3), 128, np.uint8)) == ["centre, grey in the photo",
+                                                                    "centre, grey in the photo (2)"]
     with pytest.raises(ValueError, match=r"expected a \(30, 30, 3\) uint8 image"):
         name_labels(prim, image[:20])
+
+
+def test_label_names_are_distinct_for_every_shipped_sample(lesson_samples):
+    """Each label of a lesson-size sample gets its own name, told apart by place and look, not by a number."""
+    for name, pair in lesson_samples.items():
+        image = ((pair.image.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+        names = name_labels(pair.primitive, image)
+        assert len(set(names)) == len(names), (name, names)
+        assert not any(n.endswith(")") for n in names), (name, names)
