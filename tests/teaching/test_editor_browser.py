@@ -1,8 +1,9 @@
 """The PrimitiveEditor in a real browser: JupyterLab + Debian Chromium driven by Playwright.
 
-A notebook builds the editor on a tiny trained model. The test first checks the layout at window
-widths 1100 and 1920 (every picture keeps the primitive's aspect ratio and the canvas's size; no
-button truncates its label), then draws a stroke with real mouse events on the canvas, timing each
+A notebook builds the editor on a tiny trained model and the patch renderer (so the "method" switch
+shows). The test first checks the layout at window widths 1100, 1400 and 1920 (every picture keeps the
+primitive's aspect ratio and the canvas's size; every button, label, title and dropdown choice shows
+its whole text, no "meth…"), then draws a stroke with real mouse events on the canvas, timing each
 move until its pixels are on the canvas (≤ 50 ms: the browser draws the preview itself), asks the
 kernel (by running a second cell) where the primitive changed,
 presses Generate and compares screenshots of the output image before and after. Then it
@@ -37,7 +38,8 @@ pytestmark = pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_
 
 DISPLAY = 384  # canvas size on screen, longest side (PrimitiveEditor's display_size)
 RADIUS = 3
-WIDTHS = (1100, 1920)  # browser windows the layout is checked at (JupyterLab's file browser open)
+WIDTHS = (1100, 1400, 1920)  # browser windows the layout is checked at (JupyterLab's file browser open)
+SHOT_WIDTHS = (1100, 1920)  # the README's pictures of the editor at a window width: docs/editor-1100.png, -1920.png
 MAX_STROKE_MS = 50  # pointer move -> the stroke's pixels on the canvas, 90th percentile
 
 
@@ -45,11 +47,14 @@ def _notebook(n_labels: int) -> dict:
     build = (
         "import torch\n"
         "import deepsim_lite as ds\n"
+        "from deepsim_lite.analysis.patchnn import PatchNN\n"
         "from deepsim_lite.widgets import PrimitiveEditor\n"
         "model = ds.load_model('model.pt')\n"
         f"prim = ds.load_primitive('primitive.png', n_labels={n_labels})\n"
         "image = ds.load_image('image.png')\n"
-        f"editor = PrimitiveEditor(model, prim, image=image, display_size={DISPLAY})\n"
+        "pair = ds.Pair(image, prim, 'chelsea')\n"
+        "methods = {'GAN': model, 'patch NN': PatchNN(pair)}  # two methods: the editor shows its method switch\n"
+        f"editor = PrimitiveEditor(methods, pair, display_size={DISPLAY})\n"
         f"editor.state.set_radius({RADIUS})\n"
         "editor"
     )
@@ -88,9 +93,50 @@ def _shot(locator) -> np.ndarray:  # for the output: [2:-2, 2:-2], the box can o
     return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.int16)
 
 
+# In the page: the texts of the editor that do not show whole. An element that clips what overflows it (buttons,
+# widget labels such as "method" with an ellipsis, the pictures' titles) cuts its text when a copy of it, free to
+# take the width it wants, is wider than the element by any fraction of a pixel (scrollWidth rounds: "method" is
+# 50.2 px wide, its label 50 px, the browser shows "meth…" and scrollWidth = clientWidth = 50), or when its text
+# is taller than the element. A dropdown shows its chosen option: each option must fit the box less its padding
+# (where the arrow is).
+CUT_TEXTS = """el => {
+  const cut = [];
+  for (const e of el.querySelectorAll('*')) {
+    const text = (e.innerText || '').trim();
+    if (!text || e.offsetParent === null || e.tagName === 'SELECT' || e.tagName === 'OPTION') continue;
+    if (e.querySelector('.jupyter-widgets, canvas, img')) continue;  // a box of widgets or pictures: its parts count
+    const st = getComputedStyle(e), box = e.getBoundingClientRect();
+    if (st.overflowX === 'visible' && st.overflowY === 'visible' && st.textOverflow !== 'ellipsis') continue;
+    if (st.whiteSpace.startsWith('nowrap') || st.textOverflow === 'ellipsis') {
+      const twin = e.cloneNode(true);
+      twin.style.cssText = 'position: absolute; visibility: hidden; width: max-content; min-width: 0; max-width: none';
+      e.parentNode.appendChild(twin);
+      const wanted = twin.getBoundingClientRect().width;
+      twin.remove();
+      if (wanted > box.width + 0.05) { cut.push(text); continue; }
+    }
+    if (st.overflowY !== 'visible') {
+      const range = document.createRange();
+      range.selectNodeContents(e);
+      const inner = box.height - parseFloat(st.borderTopWidth) - parseFloat(st.borderBottomWidth);
+      if (range.getBoundingClientRect().height > inner + 1) cut.push(text);
+    }
+  }
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const s of el.querySelectorAll('select')) {
+    if (s.offsetParent === null) continue;
+    const st = getComputedStyle(s);
+    ctx.font = `${st.fontStyle} ${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+    const room = s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+    for (const o of s.options) if (ctx.measureText(o.text).width > room + 1) cut.push(o.text);
+  }
+  return [...new Set(cut)];
+}"""
+
+
 def _check_layout(page, editor, h: int, w: int, width: int) -> None:
-    """At window ``width``: each picture has the primitive's aspect ratio and the canvas's size; no button
-    of the editor shows a truncated label."""
+    """At window ``width``: each picture has the primitive's aspect ratio and the canvas's size; every text of
+    the editor (buttons, labels, titles, dropdown choices) shows whole."""
     page.set_viewport_size({"width": width, "height": 1000})
     page.wait_for_timeout(800)  # the grid reflows, the canvas's ResizeObserver redraws
     canvas = editor.locator(".deepsim-canvas-box").bounding_box()
@@ -100,9 +146,9 @@ def _check_layout(page, editor, h: int, w: int, width: int) -> None:
         assert abs(box["width"] - canvas["width"]) <= 2 and abs(box["height"] - canvas["height"]) <= 2, (
             width, name, box, canvas)
     assert canvas["width"] >= 200, (width, canvas)  # narrow windows put pictures below each other instead
-    cut = editor.evaluate("""el => [...el.querySelectorAll('button')]
-        .filter((b) => b.offsetParent !== null && b.scrollWidth > b.clientWidth + 1).map((b) => b.innerText)""")
-    assert not cut, f"buttons truncated at width {width}: {cut}"
+    assert editor.locator(".deepsim-method").is_visible(), "the method switch is hidden: nothing checks its label"
+    cut = editor.evaluate(CUT_TEXTS)
+    assert not cut, f"texts cut short at window width {width}: {cut}"
 
 
 def _fast_enough(latencies: list, what: str) -> float:
@@ -136,7 +182,7 @@ def test_draw_stroke_and_generate_in_jupyterlab(tmp_path: Path) -> None:
         shots = os.environ.get("DEEPSIM_EDITOR_SCREENSHOT")
         for width in WIDTHS:
             _check_layout(page, editor, h, w, width)
-            if shots:
+            if shots and width in SHOT_WIDTHS:
                 editor.screenshot(path=str(Path(shots).with_name(f"{Path(shots).stem}-{width}.png")))
         page.set_viewport_size({"width": 1600, "height": 1000})
         page.wait_for_timeout(800)

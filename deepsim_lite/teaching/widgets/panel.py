@@ -106,9 +106,7 @@ class EditorPanel(W.VBox):
         self.mode = W.ToggleButtons(options=["move", "copy"], value="move", tooltips=[
             "dragging a selection moves it; the space it leaves is filled", "dragging a selection copies it"],
             style=W.ToggleButtonsStyle(button_width="64px"))
-        self.fill = W.Dropdown(options=list(FILLS), value=self.state.fill, description="fill",
-                               tooltip="what fills the space a moved or removed region leaves",
-                               layout=W.Layout(width="170px"), style={"description_width": "30px"})
+        self.fill = self._fill_dropdown()
         self.palette = [self._label_button(k) for k in range(self.state.primitive.n_labels)]
         self.undo_button = W.Button(description="undo", icon="undo", tooltip="undo [Ctrl+Z]", layout=_fit())
         self.redo_button = W.Button(description="redo", icon="repeat", tooltip="redo [Ctrl+Shift+Z / Ctrl+Y]",
@@ -123,14 +121,14 @@ class EditorPanel(W.VBox):
                                disabled=not can_render, layout=_fit())
         self.method = W.ToggleButtons(options=list(methods), description="method",
                                       tooltips=[f"render with {name}" for name in methods],
-                                      style=W.ToggleButtonsStyle(button_width="auto", description_width="50px"),
-                                      layout=W.Layout(flex_flow="row wrap", display="flex" if len(methods) > 1
-                                                      else "none"))
+                                      style=W.ToggleButtonsStyle(button_width="auto", description_width="initial"),
+                                      layout=W.Layout(flex_flow="row wrap", margin="0 0 0 12px",
+                                                      display="flex" if len(methods) > 1 else "none"))
         self.method.add_class("deepsim-method")
         self.status = W.HTML()
         self.status.add_class("deepsim-status")
-        self.save_path = W.Text(value=str(save_dir), description="save to", layout=W.Layout(width="260px"),
-                                style={"description_width": "50px"})
+        self.save_path = W.Text(value=str(save_dir), description="save to", layout=W.Layout(width="280px"),
+                                style={"description_width": "initial"})
         self.save_button = W.Button(description="Save", icon="save", tooltip="write primitive.png and output.png",
                                     layout=_fit())
 
@@ -149,6 +147,16 @@ class EditorPanel(W.VBox):
                             self.method, self.status], layout=W.Layout(flex_flow="row wrap", align_items="center")))
         rows.append(W.HBox([self.save_path, self.save_button], layout=W.Layout(flex_flow="row wrap")))
         return rows
+
+    def _fill_dropdown(self) -> W.Dropdown:
+        """The fill of a moved or removed region; "background" says which label it paints (the state's
+        ``background``: a label number means nothing fixed, k-means numbers the labels of each image anew)."""
+        k, labelled = self.state.background, self.state.primitive.labels is not None
+        text = {"background": f"background (label {k})"} if labelled else {}
+        what = (f"label {k}" + (f", {self._names[k]}" if k in self._names else "")) if labelled else "no labels here"
+        return W.Dropdown(options=[(text.get(f, f), f) for f in FILLS], value=self.state.fill, description="fill",
+                          tooltip=f"what fills the space a moved or removed region leaves; background: {what}",
+                          layout=W.Layout(width="230px"), style={"description_width": "initial"})
 
     def _titled(self, title: str, widget: W.Widget) -> W.VBox:
         head = W.HTML(f"<b>{title}</b>", layout=W.Layout(overflow="hidden", height="1.6em"))
