@@ -29,8 +29,11 @@ def _cmd_lessons(args: argparse.Namespace) -> int:
         return 0
     lesson = lesson_config(args.mode)
     if args.action == "list":
-        for m in lesson_models(lesson):
-            print(f"{m.lessons:>8} | {m.what:<40} | {'cached' if m.is_cached(lesson) else 'not cached'}")
+        rows = [("lessons", f"model ({lesson.mode} mode)", "in the model cache")]
+        rows += [(m.lessons, m.what, "cached" if m.is_cached(lesson) else "not cached") for m in lesson_models(lesson)]
+        width = [max(len(r[i]) for r in rows) for i in (0, 1)]
+        for lessons, what, cached in rows:
+            print(f"{lessons:<{width[0]}} | {what:<{width[1]}} | {cached}")
         return 0
     t0 = time.perf_counter()
     rows = prepare(args.mode, progress=not args.quiet)

@@ -68,8 +68,12 @@ def _energy_exponent(answer: object) -> str | None:
         return "pass one number: the slope of log J against log(1/L)"
     if abs(p - 2) <= 0.2:
         return None
+    if p < 0:  # J does grow with the warps: a negative slope is the fit against log L
+        return ("a negative slope says J shrinks as the warps grow; the x axis is log(1/L), which grows as L shrinks: "
+                "fit log J against it, not against log L")
     return ("fit log J (bending energy, mean over a dozen warps per L) against log(1/L) for several L, e.g. 5, 10, "
-            "20, 40, and pass the slope; use the same warps (generator seed) for every L, scaled")
+            "20, 40, and pass the slope; draw the warps with the same generator seed for every L, so that they differ "
+            "only by their scale")
 
 
 def _new_label_values(answer: object) -> str | None:
@@ -94,15 +98,35 @@ def _undecided_d_loss(answer: object) -> str | None:
             "help(losses.lsgan_loss) says what each term is")
 
 
+def _mean(answer: object) -> float | None:
+    """:func:`_number`, or the finite mean of a tensor or array of numbers (a distance map), else None."""
+    value = _number(answer)
+    if value is None and hasattr(answer, "mean") and not isinstance(answer, (bool, str, bytes)):
+        try:
+            value = _number(answer.float().mean() if hasattr(answer, "float") else answer.mean())  # type: ignore
+        except (TypeError, ValueError, RuntimeError, AttributeError):
+            return None
+    return value
+
+
 def _bank_distances(answer: object) -> str | None:
-    if isinstance(answer, Mapping):  # {n_aug: distance}: ordered by bank size, which must start at 0
-        answer = [answer[k] for k in sorted(answer)] if 0 in answer else [None]
+    distances, reference = answer if isinstance(answer, (tuple, list)) and len(answer) == 2 else (None, None)
+    if isinstance(distances, Mapping):  # {n_aug: distance}: ordered by bank size, which must start at 0
+        distances = [distances[k] for k in sorted(distances)] if 0 in distances else [None]
     try:
-        values = [_number(v) for v in answer]  # type: ignore[union-attr]
+        values = [_number(v) for v in distances]  # type: ignore[union-attr]
     except TypeError:
         values = [None]
-    if len(values) < 3 or any(v is None or v < 0 for v in values):
-        return "pass a list of mean 1-NN distances, one per bank size, starting with N_AUG = 0 (at least three)"
+    plain = _mean(reference)
+    if len(values) < 3 or any(v is None or v < 0 for v in values) or plain is None or plain <= 0:
+        return ("pass (distances, d_without): the mean 1-NN distances, one per bank size starting with N_AUG = 0 (at "
+                "least three), and section 2's distance map without TPS")
+    # N_AUG = 0 is section 2's plain bank: the same search must give the same mean (a swapped search, other
+    # features or a sum over positions give another number)
+    if abs(values[0] - plain) > 1e-3 * plain:
+        return ("your N_AUG = 0 entry is not section 2's plain-bank distance: search the test frame's features "
+                "(test_feats) in banks built from the training picture (train_pic) with the lesson's features, "
+                "and pass each map's mean")
     if all(v <= values[0] * (1 + 1e-6) for v in values) and values[-1] < values[0]:
         return None
     return ("every TPS bank contains the unwarped training picture, so what can its nearest neighbour distance do "
@@ -120,10 +144,24 @@ def _dense_bank(answer: object) -> str | None:
             "the shifted photo away from the wrapped border column; the dense one goes first")
 
 
+_NOISE_IN_RANGE_MAX = 0.9
+"""07.2's control: uniform noise over [-1, 1] lies in a photo's per-channel range with probability
+prod_c (hi_c - lo_c) / 2 (0.41 for the lesson's cat); a measurement that finds more than this share of noise in
+range takes the wrong range (the outputs' own, or [-1, 1]) or counts a pixel when any channel, not all three, is in."""
+
+
 def _copy_share(answer: object) -> str | None:
-    patch, gan = _two_numbers(answer)
-    if patch is None or gan is None or not (0 <= patch <= 1 and 0 <= gan <= 1):
-        return "pass two shares between 0 and 1, (share_patch_nn, share_gan)"
+    try:
+        patch, gan, noise = (_number(v) for v in answer)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        patch = gan = noise = None
+    if patch is None or gan is None or noise is None or not all(0 <= v <= 1 for v in (patch, gan, noise)):
+        return ("pass three shares between 0 and 1, (share_patch_nn, share_gan, share_noise), the last for uniform "
+                "noise over the images' value range, torch.rand_like(pair.image) * 2 - 1: a control, which the "
+                "measurement must mostly find out of range")
+    if noise > _NOISE_IN_RANGE_MAX:
+        return ("your measurement finds random noise in range too: take each channel's range from the photo "
+                "(pair.image), and count a pixel only when all three of its channels lie inside")
     if patch >= 0.999 and gan <= patch:
         return None
     return ("a pixel counts when each of its three channels lies between the photo's minimum and maximum of that "
@@ -141,14 +179,16 @@ EXERCISES: dict[str, Exercise] = {e.key: e for e in (
     Exercise("02.6", "D's least-squares loss, real term + fake term, when it outputs 0.5 everywhere (two scales)",
              "0.25 per term and scale: a D that cannot tell real from fake is as far from 1 as from 0",
              _undecided_d_loss),
-    Exercise("05.2", "the mean 1-NN distance for growing N_AUG, starting with 0",
+    Exercise("05.2", "(distances, d_without): the mean 1-NN distance for growing N_AUG, starting with 0, and "
+             "section 2's distance map without TPS",
              "a bank with the training picture and its warps can only be closer than the picture alone; the gain "
              "shrinks as warps repeat what earlier ones covered", _bank_distances),
     Exercise("07.1", "(psnr_dense, psnr_default): the primitive shifted by one pixel, rendered with bank_stride=1 "
              "and with the default 2",
              "the dense bank holds every window, so the shifted ones too; the default keeps every other one and its "
              "queries land a pixel off, a blur of copied detail", _dense_bank),
-    Exercise("07.2", "(share_patch_nn, share_gan): the share of output pixels within the photo's colour range",
+    Exercise("07.2", "(share_patch_nn, share_gan, share_noise): the share of pixels within the photo's colour "
+             "range, of each output and of uniform noise (the control)",
              "every pixel the patch renderer makes is an average of training pixels, so it stays in their range; "
              "a generator can leave it", _copy_share),
 )}

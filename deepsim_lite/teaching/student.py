@@ -1,4 +1,5 @@
-"""The student build of the lessons: solutions (nbgrader's markers) replaced by a stub, instructor notes dropped.
+"""The student build of the lessons: solutions (nbgrader's markers) replaced by a stub that names its exercise,
+instructor notes dropped.
 
 ``deepsim-lite lessons student`` (``make student``) writes it; the course site hides the same cells.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from .._io import write_text
@@ -17,9 +19,17 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers: ins
 INSTRUCTOR_TAG = "instructor"  # a cell for the instructor only ("what to look for"), dropped from the student build
 
 
+def _stub_message(source: str) -> str:
+    """What a stub says when run: the exercise its cell checks (``check.ex("05.2", ...)``), if exactly one."""
+    keys = set(re.findall(r"""check\.ex\(\s*["'](\d\d\.\d+)["']""", source))
+    what = "write your answer here, then run the cell"
+    return f"exercise {keys.pop()}: {what}" if len(keys) == 1 else what
+
+
 def _stub(source: str, where: str) -> str:
-    """The code with every solution region replaced by ``raise NotImplementedError`` at its indentation."""
-    out, inside = [], None
+    """The code with every solution region replaced by ``raise NotImplementedError("exercise NN.N: ...")`` at its
+    indentation (a generic message where the cell checks no one exercise)."""
+    out, inside, message = [], None, json.dumps(_stub_message(source), ensure_ascii=False)
     for line in source.splitlines(keepends=True):
         stripped = line.strip()
         if stripped not in (BEGIN, END) and ("BEGIN SOLUTION" in stripped or "END SOLUTION" in stripped):
@@ -30,7 +40,7 @@ def _stub(source: str, where: str) -> str:
             if inside is not None:
                 raise ValueError(f"{where}: a second {BEGIN!r} before {END!r}")
             inside = line[: len(line) - len(line.lstrip())]
-            out.append(f"{inside}# YOUR CODE HERE\n{inside}raise NotImplementedError\n")
+            out.append(f"{inside}# YOUR CODE HERE\n{inside}raise NotImplementedError({message})\n")
         elif stripped == END:
             if inside is None:
                 raise ValueError(f"{where}: {END!r} without {BEGIN!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,15 @@ def test_student_notebook_stubs_solutions_drops_instructor_cells_and_clears_outp
     out = student.student_notebook(nb)
     assert [c["cell_type"] for c in out["cells"]] == ["markdown", "code"]
     code = "".join(out["cells"][1]["source"])
-    assert code == "x = 1\nif x:\n    # YOUR CODE HERE\n    raise NotImplementedError\ncheck(y)\n"
+    assert code == ("x = 1\nif x:\n    # YOUR CODE HERE\n    raise NotImplementedError(\"write your answer here, then "
+                    "run the cell\")\ncheck(y)\n")
     assert out["cells"][1]["outputs"] == [] and out["cells"][1]["execution_count"] is None
     assert nb["cells"][1]["outputs"] and len(nb["cells"]) == 3  # the instructor's notebook is untouched
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="^write your answer here, then run the cell$"):
         exec(code, {"check": print})
+    checked = dict(solution, source=["### BEGIN SOLUTION\n", "y = 2\n", "### END SOLUTION\n", 'check.ex("05.2", y)\n'])
+    with pytest.raises(NotImplementedError, match=r"^exercise 05\.2: write your answer here, then run the cell$"):
+        exec("".join(student.student_notebook(_nb(checked))["cells"][0]["source"]), {})
     broken = dict(solution, source=["### BEGIN SOLUTION\n", "y = 2\n"])
     with pytest.raises(ValueError, match="cell 0: '### BEGIN SOLUTION' without '### END SOLUTION'"):
         student.student_notebook(_nb(broken), "x.ipynb")
@@ -55,5 +60,13 @@ def test_student_build_of_the_lessons(tmp_path, capsys):
     one = "".join("".join(c["source"]) for c in json.loads((tmp_path / "01_tps_math.ipynb").read_text())["cells"]
                   if c["cell_type"] == "code")
     assert one.count("raise NotImplementedError") == 3 and one.count("check.ex(") == 3
+    for key in ("01.1", "01.3", "01.4"):  # each stub names its exercise
+        assert f'raise NotImplementedError("exercise {key}: write your answer here' in one, key
+    for book in sorted(tmp_path.glob("*.ipynb")):  # nothing beside the student build: no ../benchmarks, no ../data
+        code = "".join("".join(c["source"]) for c in json.loads(book.read_text())["cells"] if c["cell_type"] == "code")
+        assert not re.search(r"""["']\.\.["']|\.\./|["']benchmarks["']""", code), book.name
+    six = json.loads((tmp_path / "06_video_benchmark.ipynb").read_text())["cells"]
+    six = "".join("".join(c["source"]) for c in six)
+    assert "sweep.sweep_table()" in six  # lesson 06 shows the table the package ships
     assert cli.main(["lessons", "student", "--notebooks", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert cli.main(["lessons", "student", "--notebooks", str(tmp_path), "--out", str(tmp_path)]) == 2  # overwrite
