@@ -1,6 +1,6 @@
 """The wheel is a complete install: built from this tree, installed into a fresh virtual environment that reuses
-the dependencies already installed here (no network), it loads a sample photo, its primitive, a shipped edit and
-a clip without the source tree, and carries the editor's front end."""
+the dependencies already installed here (no network), it loads a sample photo, its primitive, a shipped edit, a
+clip and lesson 06's results table without the source tree, and carries the editor's front end."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ pair = ds.load_sample("chelsea", "seg_edges", max_side=64, multiple=4)
 frames = video.load_frames(video.clip_path("carphone"), max_frames=2)
 edit = ds.load_primitive(root / "edits" / "chelsea_nose_up_seg_edges.png", n_labels=8)
 assert (files("deepsim_lite.teaching.widgets") / "canvas.js").is_file()
+table = ds.sweep.sweep_table()  # lesson 06's table, shipped as sample data
+assert table.startswith("Sweep `deepsim-lite sweep ") and "| carphone | edges | tps | 3 (0, 1, 2) |" in table, table
 print("OK", ds.__version__, tuple(pair.size), len(frames), tuple(frames[0].shape), edit.kind)
 """
 

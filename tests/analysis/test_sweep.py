@@ -2,17 +2,22 @@
 
 import json
 import os
+import runpy
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deepsim_lite import cli, sweep, video
 from deepsim_lite.analysis.heldout import paired_difference
-from deepsim_lite.analysis.sweep import Cell, Grid
+from deepsim_lite.analysis.sweep import Cell, Grid, Outcome
+from deepsim_lite.primitives.samples import data_dir
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # --- the grid -----------------------------------------------------------------------------------------------------
 
@@ -158,6 +163,38 @@ def test_summary_is_mean_and_std_over_seeds_with_paired_comparisons():
     left = sweep.summarise(partial, grid)["comparisons"]
     assert {(c["a"], c["where"] if c["where"] == "all" else c["where"]["clip"]) for c in left} == {
         ("tps", "carphone"), ("patchnn", "carphone"), ("patchnn", "bikes"), ("patchnn", "all")}
+
+
+def test_shipped_table_is_the_committed_sweeps_and_regenerates_from_it(tmp_path):
+    """data/results/video_sweep.md (the table lesson 06 shows, in the wheel too) is the committed sweep's report
+    as sweep_table renders it; the script remakes it from benchmarks/results/video/, so the two cannot drift."""
+    committed = ROOT / "benchmarks" / "results" / "video"
+    shipped = (data_dir() / sweep.SHIPPED_TABLE).read_text()
+    assert sweep.sweep_table() == shipped == sweep.sweep_table(committed)
+    assert (committed / "sweep.md").read_text().strip() in shipped  # the sweep's own report, unchanged
+    command = json.loads((committed / "sweep.json").read_text())["history"][-1]["command"]
+    assert f"`{command}`" in shipped.splitlines()[0] and "| carphone | edges | tps | 3 (0, 1, 2) |" in shipped
+    script = runpy.run_path(str(ROOT / "scripts" / "ship_video_table.py"), run_name="ship")
+    script["main"](["--out", str(tmp_path / "again.md")])
+    assert (tmp_path / "again.md").read_text() == shipped
+
+
+def test_sweep_table_of_your_own_folder_and_one_line_without_one(tmp_path):
+    grid = Grid(clips=["carphone"], primitives=["seg"], methods=["crop_flip", "tps"], seeds=[0, 1])
+    results = [(Cell("carphone", "seg", m, seed), _result([20.0 + seed + (m == "tps"), 21.0]))
+               for m in ("crop_flip", "tps") for seed in (0, 1)]
+    outcome = Outcome(results=results, failed={"carphone seg tps seed 2": "MemoryError"})
+    sweep.write_report(tmp_path / "mine", grid, outcome, command="deepsim-lite sweep --out mine", device="a laptop")
+    table = sweep.sweep_table(tmp_path / "mine")
+    first, _, rest = table.partition("\n\n")
+    assert "`deepsim-lite sweep --out mine`" in first and "a laptop" in first
+    assert rest == (tmp_path / "mine" / "sweep.md").read_text()  # with its failed cells
+    assert "Failed cells" in rest and "| carphone | seg (flow) | tps | 2 (0, 1) |" in rest
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "table.md").write_text("| one seed |\n")  # deepsim-lite bench video's table
+    assert sweep.sweep_table(tmp_path / "one") == "| one seed |\n"
+    with pytest.raises(FileNotFoundError, match=r"^no sweep in .*none: neither sweep.json \(deepsim-lite sweep --out "):
+        sweep.sweep_table(tmp_path / "none")
 
 
 def test_fields_are_factors_and_patchnn_pairs_with_each_value():

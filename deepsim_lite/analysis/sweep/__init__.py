@@ -17,7 +17,8 @@ reported; the other cells go on. Without an address Ray starts on this machine w
     >>> print(markdown_tables(summarise(outcome.results, grid)))   # mean ± std over seeds; TPS − crop+flip
 
 The parts: :mod:`.grid` (the grid and what reads it), :mod:`.runner` (running cells on Ray, resuming,
-retries, progress) and :mod:`.tables` (the summary, the paired comparisons, the report). Their public names
+retries, progress) and :mod:`.tables` (the summary, the paired comparisons, the report, and
+:func:`sweep_table`: the table the package ships, or your own sweep's). Their public names
 are here.
 
 Ray is optional: ``pip install "deepsim-lite[sweep]"``.
@@ -27,7 +28,8 @@ from __future__ import annotations
 
 from .grid import METHODS, Cell, Grid, flat_fields, parse_value, read_grid
 from .runner import Outcome, RayMissing, require_ray, run, run_one
-from .tables import METRICS, markdown_tables, summarise, write_report
+from .tables import METRICS, SHIPPED_TABLE, markdown_tables, summarise, sweep_table, write_report
 
 __all__ = ["Grid", "Cell", "Outcome", "RayMissing", "read_grid", "parse_value", "run", "summarise", "markdown_tables",
-           "write_report", "require_ray", "run_one", "flat_fields", "METHODS", "METRICS"]
+           "write_report", "sweep_table", "require_ray", "run_one", "flat_fields", "METHODS", "METRICS",
+           "SHIPPED_TABLE"]

@@ -1,5 +1,6 @@
 """A sweep's tables: :func:`summarise` (mean ± std over seeds per group, and paired comparisons of each
-factor's values), :func:`markdown_tables`, and :func:`write_report` (``sweep.json`` and ``sweep.md``)."""
+factor's values), :func:`markdown_tables`, :func:`write_report` (``sweep.json`` and ``sweep.md``), and
+:func:`sweep_table` (the table the package ships, or that of your own sweep)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from ..._io import write_json, write_text
+from ...primitives.samples import data_dir
 from ..heldout import paired_difference
 from .grid import Cell, Grid
 from .runner import Outcome
 
 METRICS = {"psnr": True, "ssim": True, "lpips": False, "sifid": False}  # name -> higher is better
+SHIPPED_TABLE = "results/video_sweep.md"  # in the sample data: the committed sweep's (scripts/ship_video_table.py)
 
 
 def _group_key(cell: Cell) -> tuple:
@@ -177,10 +180,7 @@ def write_report(out_dir: str | os.PathLike, grid: Grid, outcome: Outcome, comma
     """
     out = Path(out_dir)
     summary = summarise(outcome.results, grid)
-    table = markdown_tables(summary)
-    if outcome.failed:
-        table += "\n\nFailed cells (re-run the same command to retry them): " + "; ".join(
-            f"{k}: {v}" for k, v in outcome.failed.items())
+    table = _report(summary, outcome.failed)
     history = []
     try:
         old = json.loads((out / "sweep.json").read_text())
@@ -192,5 +192,34 @@ def write_report(out_dir: str | os.PathLike, grid: Grid, outcome: Outcome, comma
                     "wall_s": outcome.wall_s, "cluster": outcome.cluster, "ran": outcome.ran,
                     "skipped": len(outcome.skipped), "failed": outcome.failed})
     write_json(out / "sweep.json", {**summary, "history": history})
-    write_text(out / "sweep.md", table + "\n")
+    write_text(out / "sweep.md", table)
     return out / "sweep.json", out / "sweep.md"
+
+
+def _report(summary: dict, failed: dict[str, str]) -> str:
+    """``sweep.md``: the tables, and the cells that failed."""
+    table = markdown_tables(summary)
+    if failed:
+        table += "\n\nFailed cells (re-run the same command to retry them): " + "; ".join(
+            f"{k}: {v}" for k, v in failed.items())
+    return table + "\n"
+
+
+def sweep_table(folder: str | os.PathLike | None = None) -> str:
+    """The video benchmark's table as Markdown: without ``folder``, the one shipped with the package (the lesson
+    preset's sweep measured for the README, :data:`SHIPPED_TABLE` in the sample data); with it, that of your own
+    sweep in ``folder`` (``deepsim-lite sweep --out FOLDER``): where it ran, then its ``sweep.md``, made from its
+    ``sweep.json``. A folder of ``deepsim-lite bench video`` (one seed) gives its ``table.md``."""
+    if folder is None:
+        return (data_dir() / SHIPPED_TABLE).read_text()
+    folder = Path(folder)
+    if not (folder / "sweep.json").is_file():
+        if (folder / "table.md").is_file():
+            return (folder / "table.md").read_text()
+        raise FileNotFoundError(f"no sweep in {folder}: neither sweep.json (deepsim-lite sweep --out {folder}) nor "
+                                f"table.md (deepsim-lite bench video --out {folder})")
+    report = json.loads((folder / "sweep.json").read_text())
+    last = report["history"][-1] if report.get("history") else {}
+    where = (f"Sweep `{last.get('command') or 'deepsim-lite sweep'}`, last run {last.get('finished', '?')[:10]}; "
+             f"its device, as recorded: {last.get('device') or 'not recorded'}.")
+    return where + "\n\n" + _report(report, last.get("failed") or {})
