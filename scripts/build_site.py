@@ -2,9 +2,10 @@
 
     python scripts/build_site.py --out site      # what `make site` runs; site/ is not committed
 
-The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py`` and ``index.md``, the lessons as
-students see them (instructor notes dropped; solution cells and the hosted-notebook setup cell run but are not
-shown: myst-nb's ``remove-cell`` tag), and a link to ``benchmarks/`` (lesson 06 reads its table from
+The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py``, ``index.md`` and ``_static/`` (the
+site's CSS: code lines wrap), the lessons as students see them (instructor notes dropped; solution cells and the
+hosted-notebook setup cell run but are not shown: myst-nb's ``remove-cell`` tag; a note before each editor that it
+is live only in Jupyter), and a link to ``benchmarks/`` (lesson 06 reads its table from
 ``../benchmarks``). Every lesson is
 executed at build time in the current ``DEEPSIM_MODE`` (lesson by default) with the model cache, so a warm cache
 trains nothing; a lesson that raises fails the build with its traceback.
@@ -13,6 +14,7 @@ trains nothing; a lesson that raises fails the build with its traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -24,9 +26,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source tree: the lessons' markers come from the package itself
 from deepsim_lite.teaching.student import BEGIN, INSTRUCTOR_TAG  # noqa: E402
 
+EDITOR_NOTE = ("*The editor below is live only in Jupyter: it draws and renders through a running Python kernel, "
+               "which this page does not have, so it shows nothing here. Open the lesson in JupyterLab (or a hosted "
+               "notebook, see the README) to use it.*")
+
+
+def shows_editor(source: str) -> bool:
+    """Whether a code cell ends by showing a ``PrimitiveEditor`` it made (``editor = PrimitiveEditor(...)``, then
+    ``editor``): a widget, blank on a static page."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    if not body or not (isinstance(body[-1], ast.Expr) and isinstance(body[-1].value, ast.Name)):
+        return False
+    shown = body[-1].value.id
+    return any(isinstance(s, ast.Assign) and isinstance(s.value, ast.Call) and ast.unparse(s.value.func).endswith(
+        "PrimitiveEditor") and any(isinstance(t, ast.Name) and t.id == shown for t in s.targets) for s in body)
+
 
 def site_notebook(nb: dict) -> dict:
-    """A lesson for the site: instructor cells dropped; solutions and the hosted-notebook setup hidden (still run)."""
+    """A lesson for the site: instructor cells dropped; solutions and the hosted-notebook setup hidden (still run); a
+    note before each editor that it is live only in Jupyter."""
     cells = []
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
@@ -35,6 +56,8 @@ def site_notebook(nb: dict) -> dict:
         source = "".join(cell["source"])
         if cell["cell_type"] == "code" and (BEGIN in source or "DEEPSIM_SOURCE = " in source):
             cell = {**cell, "metadata": {**cell.get("metadata", {}), "tags": [*tags, "remove-cell"]}}
+        if cell["cell_type"] == "code" and shows_editor(source):
+            cells.append({"cell_type": "markdown", "metadata": {}, "source": [EDITOR_NOTE]})
         cells.append(cell)
     return {**nb, "cells": cells}
 
@@ -45,6 +68,7 @@ def assemble(src: Path) -> None:
     (src / "notebooks").mkdir(parents=True)
     for name in ("conf.py", "index.md"):
         shutil.copy(ROOT / "docs" / "site" / name, src / name)
+    shutil.copytree(ROOT / "docs" / "site" / "_static", src / "_static")  # lessons.css: code lines wrap
     for book in sorted((ROOT / "notebooks").glob("0*.ipynb")):
         nb = json.loads(book.read_text())
         (src / "notebooks" / book.name).write_text(json.dumps(site_notebook(nb), indent=1, ensure_ascii=False))

@@ -2,6 +2,8 @@
 
     python scripts/strip_notebooks.py notebooks/01_tps_math.ipynb [...]   # run, then strip
     python scripts/strip_notebooks.py --no-run notebooks/*.ipynb           # strip only
+    python scripts/strip_notebooks.py --executed outputs/lessons notebooks/04_failure_modes.ipynb
+                                      # also keep the executed copy, every output (what the README quotes)
 
 Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their (text) outputs, which `make test` compares under
 ``--nbval-lax``; every other output and all execution counts are cleared, so notebooks stay small
@@ -39,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+")
     ap.add_argument("--no-run", action="store_true")
+    ap.add_argument("--executed", metavar="DIR", help="also write each executed notebook, outputs and all, here")
     args = ap.parse_args()
     os.environ.setdefault("DEEPSIM_MODE", "lesson")
     for path in args.paths:
@@ -46,6 +49,9 @@ def main() -> None:
         if not args.no_run:
             NotebookClient(nb, timeout=1800, kernel_name="python3",
                            resources={"metadata": {"path": os.path.dirname(path) or "."}}).execute()
+            if args.executed:
+                os.makedirs(args.executed, exist_ok=True)
+                nbformat.write(nb, os.path.join(args.executed, os.path.basename(path)))
         nbformat.write(strip(nb), path)
         print(f"{path}: stripped")
 

@@ -2,14 +2,18 @@
 Debian's Chromium, shows no error or warning output, every picture loads, and "next" walks through the lessons.
 
 Runs after ``make site`` (the ``test`` target builds the site after the lessons ran, so it trains nothing);
-skipped when there is no built site. ``DEEPSIM_SITE_SCREENSHOT=docs/site.png`` saves the README's screenshot.
+skipped when there is no built site. What the site build adds to the lessons (a note before each editor) is checked
+without one. ``DEEPSIM_SITE_SCREENSHOT=docs/site.png`` saves the README's screenshot.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
+import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -20,9 +24,28 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("DEEPSIM_SITE", ROOT / "site"))
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
 
-pytestmark = [pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_browser())),
-              pytest.mark.skipif(not (SITE / "index.html").is_file(),
-                                 reason=f"no built site at {SITE}: run `make site` first")]
+_NO_SITE = why_no_browser() or (None if (SITE / "index.html").is_file()
+                                 else f"no built site at {SITE}: run `make site` first")  # why the browser test skips
+
+
+def _build_site():
+    spec = importlib.util.spec_from_file_location("build_site", ROOT / "scripts" / "build_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_site_says_before_each_editor_that_it_is_live_only_in_jupyter():
+    build = _build_site()
+    for book in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        cells = build.site_notebook(json.loads(book.read_text()))["cells"]
+        notes = [i for i, c in enumerate(cells) if "".join(c["source"]) == build.EDITOR_NOTE]
+        editors = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and re.search(
+            r"^(\w+) = PrimitiveEditor\(.*\n\1\s*$", "".join(c["source"]), re.S | re.M)]
+        assert [i + 1 for i in notes] == editors, book.name  # one note, right before each editor shown
+        assert bool(editors) == (book.stem[:2] in ("03", "07")), book.name
+    assert not build.shows_editor("scripted = PrimitiveEditor(model, prim)\nscripted.apply(f)")  # made, not shown
+    assert (ROOT / "docs" / "site" / "_static" / "lessons.css").is_file()
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -30,6 +53,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.mark.skipif(_NO_SITE is not None, reason=str(_NO_SITE))
 def test_every_lesson_page_renders_and_navigation_walks_the_lessons(tmp_path: Path) -> None:
     port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_Quiet, directory=str(SITE)))
@@ -52,6 +76,10 @@ def test_every_lesson_page_renders_and_navigation_walks_the_lessons(tmp_path: Pa
                 assert bad.count() == 0, f"{lesson}: error or warning output: {bad.first.inner_text()[:300]}"
                 text = page.locator("article").inner_text()
                 assert "BEGIN SOLUTION" not in text and "(instructor)" not in text, f"{lesson}: solutions on the site"
+                assert ("live only in Jupyter" in text) == (lesson[:2] in ("03", "07")), f"{lesson}: the editor's note"
+                wraps = page.evaluate("""() => [...document.querySelectorAll('div.cell_input div.highlight pre')]
+                    .map((pre) => getComputedStyle(pre).whiteSpace)""")  # lessons.css: long lines wrap, none clipped
+                assert wraps and set(wraps) == {"pre-wrap"}, f"{lesson}: code cells that do not wrap: {wraps}"
                 images = page.locator("article img")
                 assert images.count() > 0 or lesson.startswith("03"), f"{lesson}: no figure on the page"
                 broken = page.evaluate("""() => [...document.querySelectorAll('article img')]

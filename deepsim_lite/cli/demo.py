@@ -22,10 +22,10 @@ from ..primitives.pairs import Pair
 from ..primitives.samples import SAMPLES, data_dir, load_sample, sample_path, sample_region
 from ._common import int_at_least, non_negative, positive
 
-# The README demo: lift the cat's nose by 6 pixels (the paper's Fig. 1 "raising the nose"),
+# The README demo: lift the cat's nose by 1/14 of the image height (the paper's Fig. 1 "raising the nose"),
 # on the lesson-size super-primitive of `chelsea`. `deepsim-lite primitives` writes this file.
 DEMO_SAMPLE = "chelsea"
-DEMO_LIFT = 6 / 84  # of the image height: 6 pixels at 84x128 (the 0.3 lesson size), 9 at 128x192
+DEMO_LIFT = 1 / 14  # of the image height: 9 pixels at the lesson size, 128x192
 DEMO_EDIT_FILE = "edits/chelsea_nose_up_seg_edges.png"
 # What a demo run folder holds; anything else in it is the user's and is never deleted.
 _RUN_FILES = {"config.json", "metrics.jsonl", "model.pt", "samples", "checkpoints"}
