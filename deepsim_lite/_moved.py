@@ -73,31 +73,42 @@ def _importer_stacklevel() -> int:
 
 
 class _Merged(types.ModuleType):
-    """A module of 0.6 that was split: each name is read from, and assigned to, the part that holds it now
-    (so ``monkeypatch.setattr(old_module, name, ...)`` still reaches the code that uses ``name``)."""
+    """A module of 0.6 that was split: each name is read from, assigned to and deleted from the part that
+    defines it now (a part may also import a name from another; the defining one owns it). A patch through the
+    old path therefore changes the defining module's binding; code in another part that imported the name keeps
+    its own (patch where the name is looked up, as always)."""
 
     def __init__(self, name: str, parts: list[types.ModuleType]) -> None:
         super().__init__(name, f"The names of {', '.join(p.__name__ for p in parts)} (moved from {name}).")
-        object.__setattr__(self, "_parts", parts)
-
-    def _owner(self, name: str) -> types.ModuleType | None:
-        """The part that defines ``name`` (a part may also import it from another), else the first that has it."""
-        having = [p for p in self._parts if name in vars(p)]
-        defining = [p for p in having if getattr(vars(p)[name], "__module__", None) == p.__name__]
-        return (defining or having or [None])[0]
+        owners: dict[str, types.ModuleType] = {}
+        for part in parts:
+            for key, value in vars(part).items():
+                if key.startswith("__"):
+                    continue
+                defines = getattr(value, "__module__", None) == part.__name__
+                if key not in owners or (defines and getattr(vars(owners[key])[key], "__module__", None)
+                                         != owners[key].__name__):
+                    owners[key] = part
+        public = [n for p in parts for n in getattr(p, "__all__", ())]
+        object.__setattr__(self, "_owners", owners)
+        object.__setattr__(self, "__all__", list(dict.fromkeys(public)))  # `from old import *` as in 0.6
 
     def __getattr__(self, name: str):
-        owner = None if name.startswith("__") else self._owner(name)
+        owner = self._owners.get(name)
         if owner is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         return getattr(owner, name)
 
     def __setattr__(self, name: str, value) -> None:
-        owner = None if name.startswith("__") else self._owner(name)
+        owner = None if name.startswith("__") else self._owners.get(name)
         setattr(owner, name, value) if owner is not None else super().__setattr__(name, value)
 
+    def __delattr__(self, name: str) -> None:
+        owner = None if name.startswith("__") else self._owners.get(name)
+        delattr(owner, name) if owner is not None else super().__delattr__(name)
+
     def __dir__(self) -> list[str]:
-        return sorted({n for p in self._parts for n in dir(p)})
+        return sorted({*self._owners, *vars(self)})
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -112,16 +123,22 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec) -> types.ModuleType:
         old = spec.name.removeprefix(PACKAGE + ".")
         targets = [f"{PACKAGE}.{new}" for new in MOVED[old]]
-        warnings.warn(f"{spec.name} moved to {' and '.join(targets)} in 0.7; import it from there (the public "
-                      f"names such as ds.{old.split('.')[0]} stay); the old path goes in 0.8",
+        public = f" (the public name ds.{old} stays)" if old in PUBLIC_MODULES else ""
+        warnings.warn(f"{spec.name} moved to {' and '.join(targets)} in 0.7; import it from there{public}; the old "
+                      "path goes in 0.8",
                       DeprecationWarning, stacklevel=_importer_stacklevel())
         modules = [importlib.import_module(t) for t in targets]
         if len(modules) == 1:
+            spec.loader_state = modules[0].__spec__  # importlib sets __spec__ to this spec: exec_module puts it back
             return modules[0]  # the same module object: a patch through either path patches both
         return _Merged(spec.name, modules)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Nothing to run: :meth:`create_module` returned a module that is already loaded."""
+        """Nothing to run (:meth:`create_module` returned a module that is already loaded); a moved module gets
+        its own spec back, so reloading it, its relative imports and ``importlib.resources`` keep working."""
+        original = getattr(module.__spec__, "loader_state", None)
+        if original is not None:
+            module.__spec__ = original
 
 
 def install() -> None:

@@ -199,33 +199,50 @@ def test_the_public_names_resolve_without_a_warning():
 
 
 @pytest.mark.parametrize("old", ["train", "data", "tps", "lessons", "widgets.state"])
-def test_an_old_module_path_still_imports_and_names_its_new_place(old, monkeypatch):
+def test_an_old_module_path_still_imports_and_names_its_new_place(old):
+    import deepsim_lite as ds
     from deepsim_lite import _moved
 
     new = _moved.MOVED[old]
-    import deepsim_lite as ds
+    # an old path imported before would not warn again: take it out, and put back afterwards what was there
+    saved = [(table, key, table.pop(key)) for table, key in ((sys.modules, f"{PACKAGE}.{old}"),
+                                                             (vars(ds), old.split(".")[0])) if key in table]
+    try:
+        namespace: dict = {}
+        with pytest.warns(DeprecationWarning, match=rf"deepsim_lite\.{old} moved to deepsim_lite\.{new[0]}") as caught:
+            exec(compile(f"import {PACKAGE}.{old} as module", __file__, "exec"), namespace)  # an import here
+        module = namespace["module"]
+        assert {w.filename for w in caught} == {__file__}, "the warning points at the line that imported the old path"
+        parts = [importlib.import_module(f"{PACKAGE}.{n}") for n in new]
+        for part in parts:
+            public = getattr(part, "__all__", [n for n in vars(part) if not n.startswith("_")])
+            assert all(getattr(module, n) is getattr(part, n) for n in public), part.__name__
+        if len(parts) == 1:
+            assert module is parts[0]
+            assert module.__spec__.name == f"{PACKAGE}.{new[0]}", "the module keeps its own spec (reload works)"
+            assert importlib.reload(module) is module
+        else:
+            _check_merged(module, parts)
+    finally:
+        for table, key in ((sys.modules, f"{PACKAGE}.{old}"), (vars(ds), old.split(".")[0])):
+            table.pop(key, None)
+        for table, key, value in saved:
+            table[key] = value
 
-    monkeypatch.delitem(sys.modules, f"{PACKAGE}.{old}", raising=False)  # imported before: no warning again
-    monkeypatch.delitem(vars(ds), old.split(".")[0], raising=False)  # and ds.<name> as it was, afterwards
-    namespace: dict = {}
-    with pytest.warns(DeprecationWarning, match=rf"deepsim_lite\.{old} moved to deepsim_lite\.{new[0]}") as caught:
-        exec(compile(f"import {PACKAGE}.{old} as module", __file__, "exec"), namespace)  # an import statement here
-    module = namespace["module"]
-    assert {w.filename for w in caught} == {__file__}, "the warning points at the line that imported the old path"
-    parts = [importlib.import_module(f"{PACKAGE}.{n}") for n in new]
-    if len(parts) == 1:
-        assert module is parts[0]
-    for part in parts:
-        public = getattr(part, "__all__", [n for n in vars(part) if not n.startswith("_")])
-        assert all(getattr(module, n) is getattr(part, n) for n in public), part.__name__
-    if len(parts) > 1:  # a split module: a name assigned through the old path reaches the part that uses it
-        name = parts[-1].__all__[0]
-        original = getattr(parts[-1], name)
-        try:
-            setattr(module, name, "patched")
-            assert getattr(parts[-1], name) == "patched"
-        finally:
-            setattr(parts[-1], name, original)
+
+def _check_merged(module, parts) -> None:
+    """A split module: ``import *`` gives every part's public names; a name patched through the old path is
+    patched in the part that defines it, and ``mock.patch`` puts it back on exit."""
+    from unittest import mock
+
+    star: dict = {}
+    exec(f"from {module.__name__} import *", star)
+    assert {n for p in parts for n in p.__all__} <= set(star)
+    name = parts[-1].__all__[0]
+    original = getattr(parts[-1], name)
+    with mock.patch(f"{module.__name__}.{name}", "patched"):
+        assert getattr(parts[-1], name) == "patched"
+    assert getattr(parts[-1], name) is original
 
 
 def test_every_moved_module_exists():
