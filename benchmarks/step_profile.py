@@ -52,7 +52,8 @@ def adam(trainer: Trainer, kind: str) -> None:
     """Replace the trainer's optimisers by Adam with ``foreach=True`` or ``fused=True``."""
     c = trainer.config
     for name, net in (("opt_G", trainer.gan.G), ("opt_D", trainer.gan.D)):
-        setattr(trainer, name, torch.optim.Adam(net.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **{kind: True}))
+        opt = torch.optim.Adam(net.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **{kind: True})
+        setattr(trainer.gan, name, opt)
 
 
 def split(trainer: Trainer, steps: int) -> dict:

@@ -116,8 +116,9 @@ class TrainStep:
         """
         c = self.config
         if self.channels_last:
-            cond = cond.contiguous(memory_format=torch.channels_last)
-            real = real.contiguous(memory_format=torch.channels_last)
+            with region("augment"):  # counted with the batch's preparation, as before the step was its own unit
+                cond = cond.contiguous(memory_format=torch.channels_last)
+                real = real.contiguous(memory_format=torch.channels_last)
         zero = torch.zeros((), device=self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             with region("G forward"):

@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -104,6 +105,11 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
+# What 0.6's Trainer held itself and TrainStep holds now (read through Trainer.__getattr__ for one release).
+_ON_THE_STEP = ("G", "D", "opt_G", "opt_D", "amp", "channels_last", "perceptual", "rec_loss", "rec_weight", "G_step",
+                "D_step")
+
+
 class Trainer:
     """Trains one DeepSIM generator on one pair, or several pairs of one scene. ``fit()`` runs (or
     continues) it; see :func:`fit`.
@@ -159,6 +165,15 @@ class Trainer:
                                  f"one with {p.n_labels}; label k must mean one region in every pair (one "
                                  "segmentation for all: load_pairs or extract_primitives)")
         return pairs
+
+    def __getattr__(self, name: str):
+        """0.6 kept the networks and optimisers on the trainer (``trainer.G``, ``trainer.opt_G``, ...); they are
+        on :attr:`gan` now. The old names read through for one release, with a warning."""
+        if name in _ON_THE_STEP and "gan" in vars(self):
+            warnings.warn(f"Trainer.{name} moved to Trainer.gan.{name} in 0.7; the old name goes in 0.8",
+                          DeprecationWarning, stacklevel=2)
+            return getattr(self.gan, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- one step of Eq. 5: warps drawn here, the update in TrainStep
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:

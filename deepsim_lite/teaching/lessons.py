@@ -195,3 +195,20 @@ def hosted_setup() -> list[str]:
     for line in done:
         print(line)
     return done
+
+
+# Names 0.6's lessons module held, and where they live now; ds.lessons.<name> reads through for one release.
+_MOVED_NAMES = {"check": "exercises", "student_notebook": "student", "build_student": "student", "BEGIN": "student",
+                "END": "student", "INSTRUCTOR_TAG": "student"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED_NAMES:
+        import importlib
+        import warnings
+
+        where = f"deepsim_lite.teaching.{_MOVED_NAMES[name]}"
+        warnings.warn(f"lessons.{name} moved to {where}.{name} in 0.7; the old name goes in 0.8", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(where), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

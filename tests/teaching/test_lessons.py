@@ -260,3 +260,13 @@ def test_the_number_check_catches_a_move_the_code_does_not_make():
     assert _unsourced_claims("99", cells("Lift the nose by 9 pixels (128×192).", "lifted 9 px (128, 192)\n")) == []
     assert len(_unsourced_claims("99", cells("Lift the nose by 6 pixels (84×128).", "lifted 9 px (128, 192)\n"))) == 2
     assert _unsourced_claims("99", cells("## Exercises\nLift it by 20 pixels.", "lifted 9 px\n")) == []
+
+
+def test_names_that_left_the_lessons_module_read_through_with_a_warning():
+    from deepsim_lite.teaching import exercises, student
+
+    with pytest.warns(DeprecationWarning, match=r"lessons\.check moved to deepsim_lite\.teaching\.exercises\.check"):
+        assert ds.lessons.check is exercises.check
+    with pytest.warns(DeprecationWarning, match=r"lessons\.build_student moved"):
+        assert ds.lessons.build_student is student.build_student
+    assert ds.sweep.AXES == ("clips", "primitives", "methods", "seeds")  # the sweep's parts' names, as in 0.6

@@ -30,6 +30,17 @@ from .grid import METHODS, Cell, Grid, flat_fields, parse_value, read_grid
 from .runner import Outcome, RayMissing, require_ray, run, run_one
 from .tables import METRICS, SHIPPED_TABLE, markdown_tables, summarise, sweep_table, write_report
 
+
+def __getattr__(name: str):
+    """The parts' other module-level names (``sweep.AXES``, ``sweep.INSTALL``, ...), as 0.6's one module had them."""
+    from . import grid, runner, tables
+
+    for part in (grid, runner, tables):
+        if not name.startswith("__") and name in vars(part):
+            return vars(part)[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = ["Grid", "Cell", "Outcome", "RayMissing", "read_grid", "parse_value", "run", "summarise", "markdown_tables",
            "write_report", "sweep_table", "require_ray", "run_one", "flat_fields", "METHODS", "METRICS",
            "SHIPPED_TABLE"]
