@@ -57,7 +57,8 @@ def site_notebook(nb: dict) -> dict:
         if cell["cell_type"] == "code" and (BEGIN in source or "DEEPSIM_SOURCE = " in source):
             cell = {**cell, "metadata": {**cell.get("metadata", {}), "tags": [*tags, "remove-cell"]}}
         if cell["cell_type"] == "code" and shows_editor(source):
-            cells.append({"cell_type": "markdown", "metadata": {}, "source": [EDITOR_NOTE]})
+            note_id = f"{cell.get('id', len(cells))}-site-note"  # nbformat 4.5 cells carry an id
+            cells.append({"cell_type": "markdown", "id": note_id, "metadata": {}, "source": [EDITOR_NOTE]})
         cells.append(cell)
     return {**nb, "cells": cells}
 

@@ -55,7 +55,7 @@ class PatchFeatures:
         name: ``"resnet50"`` (layer3, D = 1024, stride 16) or ``"raw"`` (16×16 pixel tiles from the
             top-left corner at stride 16, :func:`raw_patches` with ``centred=False``; grid
             ``(H // 16, W // 16)``, D = 3·16·16 = 768 in [-1, 1]: the weights-free reference).
-        weights: for ResNet50, ``"auto"`` / ``"imagenet"`` / ``"random"`` (see :mod:`features`).
+        weights: for ResNet50, ``"auto"`` / ``"imagenet"`` / ``"random"`` (see :mod:`deepsim_lite.weights.backbones`).
         device: where to run (default: CUDA if available, else CPU).
     """
 

@@ -113,7 +113,7 @@ class PatchNN:
         check_reads(primitive, self.n_labels, self.has_edges, "the patch renderer's pair has")
         if primitive.size != self.size:
             raise ValueError(f"the primitive is {primitive.size[0]}x{primitive.size[1]} but the pair is "
-                             f"{self.size[0]}x{self.size[1]}; resize it first (data.resize_pair)")
+                             f"{self.size[0]}x{self.size[1]}; resize it first (ds.resize_pair)")
 
     def generate(self, primitive: Primitive | torch.Tensor) -> torch.Tensor:
         """Render a primitive: ``(3, H, W)`` float in [-1, 1] (a batch of encodings ``(N, C_p, H, W)`` gives

@@ -261,7 +261,7 @@ def amp_enabled(config: TrainConfig, device_type: str, cuda_bf16: bool) -> bool:
 
 def channels_last_enabled(config: TrainConfig, device_type: str) -> tuple[bool, str]:
     """``(use NHWC, why not if it was asked for)``: CUDA at batch >= 2 only. torch 2.14 on the CPU returns
-    wrong conv-weight gradients for Conv2d -> InstanceNorm2d in channels_last (tests/test_train.py measures
+    wrong conv-weight gradients for Conv2d -> InstanceNorm2d in channels_last (tests/method/test_step.py measures
     160% error at batch 1, 3% at batch 4); on CUDA it is unproven at batch 1."""
     if not config.channels_last:
         return False, ""

@@ -150,7 +150,7 @@ def _read_edges(img: Image.Image, notes: list[str]) -> torch.Tensor:
         level = alpha.astype(np.float32) / 255
         notes.append("read the strokes from the transparency (alpha) of the drawing")
     else:
-        if img.mode.startswith("I"):  # 16-bit gray: its full scale from the mode, as data.load_image does
+        if img.mode.startswith("I"):  # 16-bit gray: its full scale from the mode, as images.load_image does
             from .images import _gray_levels
 
             values, full = _gray_levels(img)

@@ -48,7 +48,7 @@ def _notebook(n_labels: int) -> dict:
         "import torch\n"
         "import deepsim_lite as ds\n"
         "from deepsim_lite.analysis.patchnn import PatchNN\n"
-        "from deepsim_lite.widgets import PrimitiveEditor\n"
+        "from deepsim_lite.teaching.widgets import PrimitiveEditor\n"
         "model = ds.load_model('model.pt')\n"
         f"prim = ds.load_primitive('primitive.png', n_labels={n_labels})\n"
         "image = ds.load_image('image.png')\n"

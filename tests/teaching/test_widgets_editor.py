@@ -1,4 +1,4 @@
-"""PrimitiveEditor (widgets/editor.py) without a browser, driven by the messages its canvas's front end
+"""PrimitiveEditor (teaching/widgets/editor.py) without a browser, driven by the messages its canvas's front end
 (widgets/canvas.js) sends: pointer events in primitive pixels, moves in batches, keys."""
 
 from __future__ import annotations

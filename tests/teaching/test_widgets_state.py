@@ -1,4 +1,4 @@
-"""EditorState (widgets/state.py) without a front end: pointer and key events become edits, undo, generate."""
+"""EditorState (teaching/widgets/state.py) without a front end: pointer and key events become edits, undo, generate."""
 
 from __future__ import annotations
 

@@ -220,6 +220,6 @@ def sweep_table(folder: str | os.PathLike | None = None) -> str:
                                 f"table.md (deepsim-lite bench video --out {folder})")
     report = json.loads((folder / "sweep.json").read_text())
     last = report["history"][-1] if report.get("history") else {}
-    where = (f"Sweep `{last.get('command') or 'deepsim-lite sweep'}`, last run {last.get('finished', '?')[:10]}; "
+    where = (f"Sweep `{last.get('command') or 'deepsim-lite sweep'}`, last run {(last.get('finished') or '?')[:10]}; "
              f"its device, as recorded: {last.get('device') or 'not recorded'}.")
     return where + "\n\n" + _report(report, last.get("failed") or {})

@@ -1,4 +1,4 @@
-// The PrimitiveEditor's drawing surface (anywidget front end of deepsim_lite/widgets/canvas.py).
+// The PrimitiveEditor's drawing surface (anywidget front end of deepsim_lite/teaching/widgets/canvas.py).
 //
 // Three stacked layers fill a box with the primitive's aspect ratio, as wide as its cell allows:
 //   base    - the primitive's colours at primitive resolution (a PNG from Python), drawn pixelated;
