@@ -24,7 +24,7 @@ from .model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, DeepSIMModel, add_chec
 from .step import TrainStep
 
 __all__ = ["NonFiniteLossError", "RunFinishedError", "training_state", "write", "read", "restore", "check_finite",
-           "load_init", "training_pairs", "resumable_checkpoint"]
+           "read_init", "load_init", "training_pairs", "resumable_checkpoint"]
 
 # Architecture fields a model must share with a config to start a run from its weights (``init_from``).
 _ARCHITECTURE = ("ngf", "n_downsample", "n_blocks", "ndf", "n_layers_d", "num_d")
@@ -133,10 +133,10 @@ def _init_state(source: DeepSIMModel | str | os.PathLike) -> tuple[dict, str]:
     return state, f"{source} at step {raw.get('step', raw.get('info', {}).get('steps', '?'))}"
 
 
-def load_init(gan: TrainStep, primitive: Primitive, source: DeepSIMModel | str | os.PathLike,
-              reset_optimiser: bool) -> str:
-    """Copy a trained model's G (and D and, unless ``reset_optimiser``, both optimisers, from a training
-    checkpoint) into ``gan``; -> a description of the source for config.json and the model's info.
+def read_init(config: TrainConfig, primitive: Primitive, source: DeepSIMModel | str | os.PathLike,
+              reset_optimiser: bool) -> tuple[dict, str]:
+    """Read and check what a run starts from (``init_from``) before any network is built: ``(its state, a
+    description of the source for config.json and the model's info)``; :func:`load_init` then copies it.
 
     ``primitive``: the new run's (first) training primitive; the source must read the same channels."""
     state, what = _init_state(source)
@@ -144,7 +144,6 @@ def load_init(gan: TrainStep, primitive: Primitive, source: DeepSIMModel | str |
         src = TrainConfig.from_dict(state["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"init_from {what}: its configuration is missing or unreadable ({err})") from None
-    config = gan.config
     compared = _ARCHITECTURE if "D" in state else _ARCHITECTURE[:3]  # a model file carries no D
     differ = [f"{k} {getattr(src, k)} (config: {getattr(config, k)})" for k in compared
               if getattr(src, k) != getattr(config, k)]
@@ -158,6 +157,12 @@ def load_init(gan: TrainStep, primitive: Primitive, source: DeepSIMModel | str |
     if "D" not in state and not reset_optimiser:
         raise ValueError(f"init_from {what} is a trained model without optimiser state; keep "
                          "reset_optimiser=True or start from its training checkpoint (checkpoints/last.pt)")
+    return state, what
+
+
+def load_init(gan: TrainStep, state: dict, what: str, reset_optimiser: bool) -> str:
+    """Copy a checked :func:`read_init` state into ``gan``: G, and from a training checkpoint D and, unless
+    ``reset_optimiser``, both optimisers' moments; -> ``what`` (the source's description)."""
     try:
         gan.G.load_state_dict(state["G"])
         if "D" in state:

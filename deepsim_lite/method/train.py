@@ -126,10 +126,11 @@ class Trainer:
         self.config = config
         self.pair = self.pairs[0]  # previews and the model's metadata use the first pair
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        start = (checkpoints.read_init(config, self.pair.primitive, init_from, reset_optimiser)
+                 if init_from is not None else None)  # refused before any network or loss is built
         self.gan = TrainStep(config, self.pair.primitive.channels)
         self.device = self.gan.device
-        self.init_from = (checkpoints.load_init(self.gan, self.pair.primitive, init_from, reset_optimiser)
-                          if init_from is not None else None)
+        self.init_from = checkpoints.load_init(self.gan, *start, reset_optimiser) if start is not None else None
         self.aug_gen = torch.Generator().manual_seed(config.seed + 1)
         self.cond = torch.stack([encode(p.primitive, self.device) for p in self.pairs])  # (N, C_p, H, W)
         self.real = torch.stack([p.image for p in self.pairs]).to(self.device)  # (N, 3, H, W)

@@ -67,8 +67,13 @@ def test_training_pairs_come_from_the_checkpoint_not_from_a_model_file(small_pai
         train.training_pairs(run / "model.pt")
 
 
-def test_init_from_refuses_what_does_not_fit(small_pair, source_run):
+def test_init_from_refuses_what_does_not_fit(small_pair, source_run, monkeypatch):
     result, run = source_run
+
+    def no_networks(*args, **kwargs):
+        raise AssertionError("networks and losses were built before init_from was checked")
+
+    monkeypatch.setattr(train, "TrainStep", no_networks)  # every refusal below comes before any network
     with pytest.raises(ValueError, match=r"another architecture: ngf 12 \(config: 16\)"):
         train.Trainer(small_pair, dataclasses.replace(TINY, ngf=16), init_from=result.model)
     edges = ds.load_sample("chelsea", "edges", max_side=48, multiple=4)
