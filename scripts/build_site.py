@@ -5,10 +5,8 @@
 The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py``, ``index.md`` and ``_static/`` (the
 site's CSS: code lines wrap), the lessons as students see them (instructor notes dropped; solution cells and the
 hosted-notebook setup cell run but are not shown: myst-nb's ``remove-cell`` tag; a note before each editor that it
-is live only in Jupyter), and a link to ``benchmarks/`` (lesson 06 reads its table from
-``../benchmarks``). Every lesson is
-executed at build time in the current ``DEEPSIM_MODE`` (lesson by default) with the model cache, so a warm cache
-trains nothing; a lesson that raises fails the build with its traceback.
+is live only in Jupyter). Every lesson is executed at build time in the current ``DEEPSIM_MODE`` (lesson by
+default) with the model cache, so a warm cache trains nothing; a lesson that raises fails the build with its traceback.
 """
 
 from __future__ import annotations
@@ -73,7 +71,6 @@ def assemble(src: Path) -> None:
     for book in sorted((ROOT / "notebooks").glob("0*.ipynb")):
         nb = json.loads(book.read_text())
         (src / "notebooks" / book.name).write_text(json.dumps(site_notebook(nb), indent=1, ensure_ascii=False))
-    (src / "benchmarks").symlink_to(ROOT / "benchmarks", target_is_directory=True)
 
 
 def main() -> int:
