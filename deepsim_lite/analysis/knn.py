@@ -4,9 +4,11 @@ The paper's explanation of TPS: a test primitive's patches that have no close ne
 training patches are where the generator has nothing to recall, and TPS augmentation brings many of
 them within reach; the regions that stay far are where the generator errs. The experiment:
 
-1. :class:`PatchFeatures` — ResNet50 ``layer3`` activations of the primitive picture (ImageNet weights
-   when cached, else a labelled random init; or raw 16×16 pixel tiles
-   (:func:`~deepsim_lite.analysis.patches.raw_patches`) as a weights-free reference);
+1. :class:`PatchFeatures` — ResNet50 ``layer3`` activations of the primitive picture where its ImageNet
+   weights exist; else VGG16's ``relu5_3`` (ImageNet, from torchvision's file or the package index: the
+   VGG16 layer with layer3's stride, 16, and the widest receptive field at that stride, 196 px against
+   layer3's 267); a labelled random init only as a last resort; or raw 16×16 pixel tiles
+   (:func:`~deepsim_lite.analysis.patches.raw_patches`) as a weights-free reference;
 2. :func:`build_bank` — the features of the training primitive alone, or with K TPS warps of it (paper: 50);
 3. :func:`knn_distance_map` — each test position's 1-NN distance to the bank, searched with faiss
    (exact ``IndexFlatL2`` by default; IVF-PQ for banks that do not fit in memory);
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 
 from ..method import augment
 from ..method.tps import Omega
-from ..weights.backbones import imagenet_normalize, resnet50_layer3
+from ..weights.backbones import has_weights, resnet50_layer3, vgg16_features
 from .patches import as_rows, build_index, nn_search, raw_patches
 
 __all__ = [
@@ -52,26 +54,39 @@ class PatchFeatures:
     """Patch features of a picture ``(N, 3, H, W)`` in [-1, 1] -> ``(N, D, h, w)`` on a grid.
 
     Args:
-        name: ``"resnet50"`` (layer3, D = 1024, stride 16) or ``"raw"`` (16×16 pixel tiles from the
-            top-left corner at stride 16, :func:`raw_patches` with ``centred=False``; grid
-            ``(H // 16, W // 16)``, D = 3·16·16 = 768 in [-1, 1]: the weights-free reference).
-        weights: for ResNet50, ``"auto"`` / ``"imagenet"`` / ``"random"`` (see :mod:`deepsim_lite.weights.backbones`).
+        name: ``"auto"`` (ResNet50 where its ImageNet weights are at hand, else VGG16 where its are, else a
+            random-init ResNet50), ``"resnet50"`` (layer3, D = 1024, stride 16), ``"vgg16"`` (relu5_3,
+            D = 512, stride 16) or ``"raw"`` (16×16 pixel tiles from the top-left corner at stride 16,
+            :func:`raw_patches` with ``centred=False``; grid ``(H // 16, W // 16)``, D = 3·16·16 = 768 in
+            [-1, 1]: the weights-free reference).
+        weights: for the networks, ``"auto"`` / ``"imagenet"`` / ``"random"``
+            (see :mod:`deepsim_lite.weights.backbones`).
         device: where to run (default: CUDA if available, else CPU).
     """
 
     STRIDE = 16
 
-    def __init__(self, name: str = "resnet50", weights: str = "auto", device: str | torch.device | None = None,
+    def __init__(self, name: str = "auto", weights: str = "auto", device: str | torch.device | None = None,
                  seed: int = 0) -> None:
-        if name not in ("resnet50", "raw"):
-            raise ValueError(f"unknown features {name!r}; choose 'resnet50' or 'raw'")
+        if name not in ("auto", "resnet50", "vgg16", "raw"):
+            raise ValueError(f"unknown features {name!r}; choose 'auto', 'resnet50', 'vgg16' or 'raw'")
+        if name == "auto":
+            vgg = weights != "random" and not has_weights("resnet50") and has_weights("vgg16")
+            name = "vgg16" if vgg else "resnet50"
         self.name = name
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.normalize = None
         if name == "resnet50":
             backbone = resnet50_layer3(weights, seed)
             self.net, self.label, self.dim = backbone.net.to(self.device), backbone.label, 1024
+        elif name == "vgg16":
+            backbone = vgg16_features(weights, seed)
+            net = backbone.net[:30]  # up to relu5_3, before the last max-pool: stride 16
+            self.net, self.label, self.dim = net.to(self.device), backbone.label.replace("vgg16", "vgg16-relu5_3"), 512
         else:
             self.net, self.label, self.dim = None, "raw-patches-16px", 3 * 16 * 16
+        if self.net is not None:
+            self.normalize = backbone.normalize
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -88,11 +103,11 @@ class PatchFeatures:
             rows = raw_patches(x, self.STRIDE, self.STRIDE, centred=False)  # (N*h*w, 768)
             gh, gw = self.grid(h, w)
             return rows.reshape(x.shape[0], gh, gw, self.dim).permute(0, 3, 1, 2).contiguous()  # (N, 768, h, w)
-        return self.net(imagenet_normalize(x))
+        return self.net(self.normalize(x))
 
     def grid(self, h: int, w: int) -> tuple[int, int]:
         """Feature grid size for an ``h``×``w`` picture."""
-        if self.name == "raw":
+        if self.name in ("raw", "vgg16"):  # VGG16: four 2x2 max-pools, each rounding down
             return h // self.STRIDE, w // self.STRIDE
         def down(n: int) -> int:  # conv1 (s2), maxpool (s2), layer2 (s2), layer3 (s2), each ceil-ish
             for _ in range(4):
@@ -327,7 +342,7 @@ def shipped_pair_paths() -> tuple[str, str]:
     return str(root / "frame_000.png"), str(root / "frame_060.png")
 
 
-def run_experiment(train_image=None, test_image=None, primitive_kind: str = "edges", features: str = "resnet50",
+def run_experiment(train_image=None, test_image=None, primitive_kind: str = "edges", features: str = "auto",
                    weights: str = "auto", n_aug: int = 50, scale: float = 2.0, model="cached", preset: str = "lesson",
                    seed: int = 0, progress: bool = False):
     """App. G end to end on two images (default: the shipped carphone frames 0 and 60).

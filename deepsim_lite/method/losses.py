@@ -3,8 +3,10 @@
 ℓ_total = ℓ_rec + α·ℓ_adv. As in pix2pixHD (and the official DeepSIM code, which keeps its
 hyper-parameters), the adversarial term is a least-squares GAN over a multiscale discriminator,
 ℓ_rec is the VGG19 perceptual loss (λ_vgg = 10, layer weights 1/32 … 1), and a discriminator
-feature-matching term (λ_feat = 10) stabilises training. Without cached ImageNet VGG19 weights the
-perceptual loss is dropped or replaced by L1 (``perceptual_loss``), and the returned label says which.
+feature-matching term (λ_feat = 10) stabilises training. The VGG19 is torchvision's when its file is
+cached, else the Caffe VGG19 from the package index (each with its own input convention, handled in
+:class:`VGGLoss`); VGG16 is an option, pixel L1 a choice (``reconstruction="l1"``). Without any real
+weights the perceptual loss is dropped or replaced by L1 (``perceptual_loss``), and the label says which.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights.backbones import ensure_weights, imagenet_normalize, vgg19_features, warn_missing, weights_enum
+from ..weights.backbones import Backbone, vgg16_features, vgg19_features
 
-__all__ = ["lsgan_loss", "feature_matching_loss", "VGGLoss", "perceptual_loss", "VGG_LAYERS", "VGG_WEIGHTS"]
+__all__ = ["lsgan_loss", "feature_matching_loss", "VGGLoss", "perceptual_loss", "VGG_LAYERS", "VGG_WEIGHTS",
+           "RECONSTRUCTION"]
 
-# relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (indices into torchvision's vgg19().features)
+# relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (indices into torchvision's vgg19().features / vgg16().features)
 VGG_LAYERS = (1, 6, 11, 20, 29)
+VGG16_LAYERS = (1, 6, 11, 18, 25)
+RECONSTRUCTION = ("vgg19", "vgg16", "l1", "off")  # what ℓ_rec can be (TrainConfig.reconstruction)
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 
@@ -45,54 +50,65 @@ def feature_matching_loss(fake_preds: list[list[torch.Tensor]], real_preds: list
 
 
 class VGGLoss(nn.Module):
-    """Perceptual loss: Σ_l w_l · L1(φ_l(fake), φ_l(real)) over VGG19 relu1_1 … relu5_1.
+    """Perceptual loss: Σ_l w_l · L1(φ_l(fake), φ_l(real)) over VGG relu1_1 … relu5_1 (VGG19 or VGG16).
 
-    Images in [-1, 1] are ImageNet-normalised first (pix2pixHD skips this; torchvision's weights expect it).
+    Images in [-1, 1] RGB are mapped to the input the weights were trained on first (``backbone.normalize``):
+    ImageNet mean/std for torchvision's weights (pix2pixHD skips this; torchvision's weights expect it),
+    BGR on 0-255 minus the mean pixel for the Caffe VGG19, whose features are then brought to torchvision's
+    scale (``backbone.feature_scale``, 1/57.6: the ratio of the two input scales) so that ``lambda_vgg``
+    weighs both alike.
     """
 
-    def __init__(self, backbone: nn.Module | None = None) -> None:
+    def __init__(self, backbone: Backbone | nn.Module | None = None, layers: tuple[int, ...] = VGG_LAYERS) -> None:
         super().__init__()
-        vgg = backbone if backbone is not None else vgg19_features("imagenet").net
+        if backbone is None:
+            backbone = vgg19_features("imagenet")
+        if not isinstance(backbone, Backbone):  # a bare `features` Sequential: torchvision's convention
+            backbone = Backbone(backbone, "vgg[custom]")
+        self.label, self.normalize, self.scale = backbone.label, backbone.normalize, backbone.feature_scale
         self.slices = nn.ModuleList()
         prev = 0
-        for end in VGG_LAYERS:
-            self.slices.append(nn.Sequential(*[vgg[i] for i in range(prev, end + 1)]))
+        for end in layers:
+            self.slices.append(nn.Sequential(*[backbone.net[i] for i in range(prev, end + 1)]))
             prev = end + 1
         self.requires_grad_(False).eval()
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        x, y = imagenet_normalize(fake), imagenet_normalize(real)
+        x, y = self.normalize(fake), self.normalize(real)
         loss = fake.new_zeros(())
         for w, block in zip(VGG_WEIGHTS, self.slices, strict=True):
             x, y = block(x), block(y)
             loss = loss + w * F.l1_loss(x, y.detach())
-        return loss
+        return loss * self.scale
 
     def train(self, mode: bool = True) -> VGGLoss:
         return super().train(False)  # always a frozen feature extractor
 
 
-def perceptual_loss(use_vgg: bool = True, fallback: str = "drop") -> tuple[nn.Module | None, str]:
+def perceptual_loss(kind: str | bool = "vgg19", fallback: str = "drop") -> tuple[nn.Module | None, str]:
     """The reconstruction loss ℓ_rec under the weights policy (:mod:`~deepsim_lite.weights.backbones`).
 
     Args:
-        use_vgg: False -> no perceptual loss at all.
-        fallback: what replaces VGG when its ImageNet weights are neither cached nor downloadable:
-            ``"drop"`` (GAN + feature matching only) or ``"l1"`` (pixel L1).
+        kind: ``"vgg19"`` (the paper), ``"vgg16"``, ``"l1"`` (pixel L1, by choice: no network, the same
+            for every user) or ``"off"``; ``True``/``False`` mean ``"vgg19"``/``"off"`` (before 0.8).
+        fallback: what replaces VGG when no source has its ImageNet weights: ``"drop"`` (GAN + feature
+            matching only) or ``"l1"`` (pixel L1).
 
     Returns:
-        ``(loss module or None, label)``; the label (``"vgg19[imagenet]"``, ``"dropped (no vgg19
-        weights)"``, ``"l1 (no vgg19 weights)"`` or ``"off"``) goes into the run's config.
+        ``(loss module or None, label)``; the label (``"vgg19[imagenet, torchvision]"``, ``"vgg19[imagenet,
+        caffe, 8-bit]"``, ``"l1"``, ``"dropped (no vgg19 weights)"``, ``"l1 (no vgg19 weights)"`` or
+        ``"off"``) goes into the run's config.
     """
+    kind = {True: "vgg19", False: "off"}.get(kind, kind) if isinstance(kind, bool) else kind
+    if kind not in RECONSTRUCTION:
+        raise ValueError(f"reconstruction loss must be one of {', '.join(RECONSTRUCTION)}, got {kind!r}")
     if fallback not in ("drop", "l1"):
         raise ValueError(f"perceptual fallback must be 'drop' or 'l1', got {fallback!r}")
-    if not use_vgg:
-        return None, "off"
-    available, why = ensure_weights(weights_enum("vgg19"))
-    if available:
-        return VGGLoss(), "vgg19[imagenet]"
-    if fallback == "l1":
-        warn_missing("vgg19", "the perceptual loss is replaced by pixel L1", why)
-        return nn.L1Loss(), "l1 (no vgg19 weights)"
-    warn_missing("vgg19", "the perceptual loss is dropped (GAN + feature matching only)", why)
-    return None, "dropped (no vgg19 weights)"
+    if kind in ("off", "l1"):
+        return (nn.L1Loss(), "l1") if kind == "l1" else (None, "off")
+    consequence = ("the perceptual loss is replaced by pixel L1" if fallback == "l1" else
+                   "the perceptual loss is dropped (GAN + feature matching only)")
+    backbone = (vgg19_features if kind == "vgg19" else vgg16_features)("auto", consequence=consequence)
+    if backbone.pretrained:
+        return VGGLoss(backbone, VGG_LAYERS if kind == "vgg19" else VGG16_LAYERS), backbone.label
+    return (nn.L1Loss(), f"l1 (no {kind} weights)") if fallback == "l1" else (None, f"dropped (no {kind} weights)")

@@ -85,11 +85,11 @@ class TrainStep:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), **kw)
 
     def _reconstruction_loss(self) -> tuple[torch.nn.Module | None, str, float]:
-        """(loss module or None, its label, its weight): VGG19 weighted by ``lambda_vgg``, or the pixel
-        L1 that replaces it without weights, weighted by ``lambda_fallback_l1``."""
+        """(loss module or None, its label, its weight): a VGG term weighted by ``lambda_vgg``, or pixel
+        L1 (chosen, or replacing VGG without weights) weighted by ``lambda_fallback_l1``."""
         c = self.config
-        rec, label = perceptual_loss(c.use_vgg_loss, c.vgg_fallback)
-        weight = c.lambda_vgg if label.startswith("vgg19") else c.lambda_fallback_l1
+        rec, label = perceptual_loss(c.reconstruction if c.use_vgg_loss else "off", c.vgg_fallback)
+        weight = c.lambda_vgg if label.startswith("vgg") else c.lambda_fallback_l1
         return (rec.to(self.device) if rec is not None else None), label, weight
 
     def _maybe_compile(self):

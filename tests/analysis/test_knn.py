@@ -27,7 +27,7 @@ def test_features_shapes_and_labels(resnet, pictures):
     train, _ = pictures
     f = resnet(train)
     assert f.shape == (1, 1024, *resnet.grid(80, 128)) == (1, 1024, 5, 8)
-    assert resnet.label in ("resnet50-layer3[imagenet]", "resnet50-layer3[random-init]")
+    assert resnet.label in ("resnet50-layer3[imagenet, torchvision]", "resnet50-layer3[random-init]")
     raw = knn.PatchFeatures("raw")
     assert raw(train).shape == (1, 768, 5, 8) and raw.label == "raw-patches-16px"
 

