@@ -60,39 +60,6 @@ def _tiny_builder(weights=None):
     return net
 
 
-@pytest.fixture()
-def server(tmp_path):
-    """Serves tmp_path/www on 127.0.0.1; /cut/NAME announces more bytes than it sends."""
-    import functools
-    import http.server
-    import threading
-
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            if self.path.startswith("/cut/"):
-                data = (www / self.path[5:]).read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data) + 1000))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2])
-                self.close_connection = True
-                return
-            super().do_GET()
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield www, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def _publish(www, net: torch.nn.Module, stem: str = "tiny") -> str:
     """Save ``net``'s weights under torchvision's naming, <stem>-<sha256 prefix>.pth; returns the file name."""
     import hashlib
@@ -115,7 +82,7 @@ def online(tmp_path, monkeypatch):
 
 
 def test_auto_downloads_into_the_hub_cache_then_loads(server, online):
-    www, base = server
+    www, base = server.www, server.base
     torch.manual_seed(3)
     src = torch.nn.Linear(3, 2)
     name = _publish(www, src)
@@ -125,7 +92,7 @@ def test_auto_downloads_into_the_hub_cache_then_loads(server, online):
 
 
 def test_a_truncated_download_leaves_nothing_and_falls_back(server, online):
-    www, base = server
+    www, base = server.www, server.base
     name = _publish(www, torch.nn.Linear(3, 2))
     with pytest.raises(backbones.WeightsUnavailable, match=f"the download of {name} .* stopped after"):
         backbones.fetch(_Weights(f"{base}/cut/{name}"), progress=False)
@@ -136,7 +103,7 @@ def test_a_truncated_download_leaves_nothing_and_falls_back(server, online):
 
 
 def test_a_file_with_the_wrong_hash_is_not_stored(server, online):
-    www, base = server
+    www, base = server.www, server.base
     name = _publish(www, torch.nn.Linear(3, 2))
     (www / "tiny-00000000.pth").write_bytes((www / name).read_bytes())  # right bytes, wrong name hash
     with pytest.raises(backbones.WeightsUnavailable, match="does not match the pinned one for tiny-00000000.pth"):
@@ -191,7 +158,7 @@ def test_a_download_lands_readable_and_a_failure_is_not_retried(server, online, 
     import os
     import socket
 
-    www, base = server
+    www, base = server.www, server.base
     name = _publish(www, torch.nn.Linear(3, 2))
     monkeypatch.setattr(_io, "_UMASK", 0o022)  # what atomic_file gives the file
     path = backbones.fetch(_Weights(f"{base}/{name}"), progress=False)
