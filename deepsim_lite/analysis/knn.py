@@ -21,6 +21,7 @@ Patches and the 1-NN search itself live in :mod:`~deepsim_lite.analysis.patches`
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 
 from ..method import augment
 from ..method.tps import Omega
-from ..weights.backbones import has_weights, resnet50_layer3, vgg16_features
+from ..weights.backbones import Backbone, PretrainedWeightsMissing, has_weights, resnet50_layer3, vgg16_features
 from .patches import as_rows, build_index, nn_search, raw_patches
 
 __all__ = [
@@ -70,23 +71,18 @@ class PatchFeatures:
                  seed: int = 0) -> None:
         if name not in ("auto", "resnet50", "vgg16", "raw"):
             raise ValueError(f"unknown features {name!r}; choose 'auto', 'resnet50', 'vgg16' or 'raw'")
-        if name == "auto":
-            vgg = weights != "random" and not has_weights("resnet50") and has_weights("vgg16")
-            name = "vgg16" if vgg else "resnet50"
-        self.name = name
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.normalize = None
-        if name == "resnet50":
-            backbone = resnet50_layer3(weights, seed)
-            self.net, self.label, self.dim = backbone.net.to(self.device), backbone.label, 1024
-        elif name == "vgg16":
-            backbone = vgg16_features(weights, seed)
-            net = backbone.net[:30]  # up to relu5_3, before the last max-pool: stride 16
-            self.net, self.label, self.dim = net.to(self.device), backbone.label.replace("vgg16", "vgg16-relu5_3"), 512
-        else:
-            self.net, self.label, self.dim = None, "raw-patches-16px", 3 * 16 * 16
-        if self.net is not None:
-            self.normalize = backbone.normalize
+        self.net, self.normalize = None, None
+        if name == "raw":
+            self.name, self.label, self.dim = name, "raw-patches-16px", 3 * 16 * 16
+            return
+        backbone = _patch_backbone(name, weights, seed)
+        self.name = "vgg16" if backbone.label.startswith("vgg16") else "resnet50"
+        if self.name == "vgg16":
+            backbone.net = backbone.net[:30]  # up to relu5_3, before the last max-pool: stride 16
+            backbone.label = backbone.label.replace("vgg16", "vgg16-relu5_3")
+        self.net, self.label, self.normalize = backbone.net.to(self.device), backbone.label, backbone.normalize
+        self.dim = 512 if self.name == "vgg16" else 1024
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -114,6 +110,26 @@ class PatchFeatures:
                 n = (n + 1) // 2
             return n
         return down(h), down(w)
+
+
+def _patch_backbone(name: str, weights: str, seed: int) -> Backbone:
+    """ResNet50 ``layer3`` or VGG16 for :class:`PatchFeatures`; ``"auto"``: the paper's ResNet50 where its ImageNet
+    weights are (cached, else downloadable), else VGG16 where its are, else a random-init ResNet50."""
+    if name != "auto":
+        return resnet50_layer3(weights, seed) if name == "resnet50" else vgg16_features(weights, seed)
+    if weights == "random" or has_weights("resnet50") or not has_weights("vgg16"):
+        with warnings.catch_warnings(record=True) as missed:  # said below, once, if VGG16 cannot stand in either
+            warnings.simplefilter("always", PretrainedWeightsMissing)
+            resnet = resnet50_layer3(weights, seed)
+        if resnet.pretrained or weights == "random":
+            return resnet
+        vgg = vgg16_features("auto", seed)  # from the package index, where torchvision's host failed
+        if vgg.pretrained:
+            return vgg
+        for w in missed:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return resnet
+    return vgg16_features(weights, seed)
 
 
 @dataclass

@@ -130,9 +130,9 @@ class LPIPS:
 
         fallback = f"LPIPS-{net} uses a seeded random-init {name}, labelled lpips[{net}, random-init]"
         features, _, tag = build_backbone(name, trunk, weights, seed, "features.", fallback)
-        with warnings.catch_warnings():  # lpips still calls torchvision with `pretrained=`: its notice, not ours
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):  # lpips's trunk init: not the caller's RNG
             warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a "
-                                    r"weight enum)", category=UserWarning)
+                                    r"weight enum)", category=UserWarning)  # lpips calls torchvision with `pretrained=`
             self.model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
         own = features.state_dict()  # lpips slices torchvision's `features`, keeping each layer's index as its name
         self.model.net.load_state_dict({k: own[k.split(".", 1)[1]] for k in self.model.net.state_dict()})

@@ -160,10 +160,11 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     if primitive_kind == "edges":
         segmentation = "none"
     path = None
+    scorers = scorers or _scorers()
     if out_dir is not None:
         path = cell_path(out_dir, clip, primitive_kind, augmentation, preset, segmentation, overrides)
         done = finished_cell(path, primitive_kind, augmentation, preset, segmentation, len(pairs), pairs[0].size,
-                             overrides, train_index)
+                             overrides, train_index, labels={k: m.label for k, m in scorers.items()})
         if done is not None:
             return done
     trained = augmentation != PATCHNN
@@ -171,7 +172,6 @@ def run_cell(pairs: list[Pair], clip: str, primitive_kind: str, augmentation: st
     t0 = time.perf_counter()
     model = method_model(pairs[train_index], primitive_kind, augmentation, preset, progress, **overrides)
     t_train = time.perf_counter() - t0
-    scorers = scorers or _scorers()
     rows, render_s = [], []
     for i, pair in enumerate(pairs):
         if i == train_index:
@@ -207,9 +207,11 @@ def _cell_settings(primitive_kind: str, method: str, preset: str, overrides: dic
 
 
 def finished_cell(path: str | os.PathLike, primitive_kind: str, method: str, preset: str, segmentation: str,
-                  frames: int, size_hw: tuple[int, int], overrides: dict, train_index: int = 0) -> dict | None:
+                  frames: int, size_hw: tuple[int, int], overrides: dict, train_index: int = 0,
+                  labels: dict[str, str] | None = None) -> dict | None:
     """The result in ``path`` if it is this cell's, finished: the same settings, frame count, frame size and
-    test labels; None when the file is missing, cut off or stale (with a note naming it)."""
+    test labels, and (``labels`` given) scored by the same metrics (e.g. not random-init ones, now that real
+    weights are here); None when the file is missing, cut off or stale (with a note naming it)."""
     path = Path(path)
     if not path.exists():
         return None
@@ -218,7 +220,8 @@ def finished_cell(path: str | os.PathLike, primitive_kind: str, method: str, pre
     done = _read_cell(path, _cell_settings(primitive_kind, method, preset, overrides), preset)
     if (done is not None and done.get("frames") == frames and done.get("size_hw") == list(size_hw)
             and done.get("overrides") == cell_changes(method, preset, overrides)
-            and done.get("segmentation") == segmentation and done.get("train_frame") == train_index):
+            and done.get("segmentation") == segmentation and done.get("train_frame") == train_index
+            and (labels is None or all(done["labels"].get(k) == v for k, v in labels.items()))):
         return done
     return None
 

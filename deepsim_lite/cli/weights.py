@@ -73,7 +73,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     for row in rows:
         state = f"available ({row['mb']} MB)" if row["available"] else "missing"
         where = row["source"] or (row["instead"] or "random-init fallback")
-        print(f"{row['name']:>9}  {state:<18}  {row['label']:<{width}}  {where:<44}  {row['use']}")
+        print(f"{row['name']:>9}  {state:<20}  {row['label']:<{width}}  {where:<48}  {row['use']}")
     if backbones.offline():
         print("DEEPSIM_OFFLINE is set: nothing is downloaded; missing weights fall back to labelled random init")
     return 2 if failed else 0

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import sys
@@ -384,4 +385,18 @@ def resume(run_dir: str | os.PathLike, progress: bool = True, preview: str = "au
     Raises :class:`~.checkpoints.RunFinishedError` when the run already reached its last step (nothing is trained).
     """
     ckpt = checkpoints.resumable_checkpoint(run_dir)
-    return Trainer.from_checkpoint(ckpt, run_dir, device).fit(steps, progress, preview)
+    trainer = Trainer.from_checkpoint(ckpt, run_dir, device)
+    before = _recorded_loss(run_dir)
+    if before is not None and before != trainer.gan.perceptual:  # e.g. a run begun without weights, now here
+        raise ValueError(f"{run_dir} trained with the reconstruction loss {before!r}; here it would continue with "
+                         f"{trainer.gan.perceptual!r}, which is not the same run. Resume where the same weights are "
+                         "(DEEPSIM_OFFLINE / TORCH_HOME), or start a new run")
+    return trainer.fit(steps, progress, preview)
+
+
+def _recorded_loss(run_dir: str | os.PathLike) -> str | None:
+    """The reconstruction loss label the run's ``config.json`` recorded, if it has one."""
+    try:
+        return json.loads((Path(run_dir) / "config.json").read_text()).get("perceptual")
+    except (OSError, ValueError, AttributeError):
+        return None

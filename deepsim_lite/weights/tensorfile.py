@@ -69,14 +69,14 @@ def parse_tensors(data: bytes, where: str = "tensor file") -> tuple[dict[str, to
         raise TensorFileError(f"{where} is not a tensor file or is truncated (header of {n} bytes in {len(data)})")
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise TensorFileError(f"{where} has a damaged header (not JSON)") from None
     if not isinstance(header, dict):
         raise TensorFileError(f"{where} has a damaged header (not a JSON object)")
     metadata = header.pop("__metadata__", {}) or {}
     if not isinstance(metadata, dict):
         raise TensorFileError(f"{where} has a damaged header (__metadata__ is not a JSON object)")
-    body, tensors, end = memoryview(data)[8 + n:], {}, 0
+    body, tensors, spans = memoryview(data)[8 + n:], {}, []
     for name, spec in header.items():
         try:
             dtype, shape, (a, b) = DTYPES[spec["dtype"]], spec["shape"], spec["data_offsets"]
@@ -88,11 +88,18 @@ def parse_tensors(data: bytes, where: str = "tensor file") -> tuple[dict[str, to
         size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
         if not (0 <= a <= b <= len(body)) or b - a != size:
             raise TensorFileError(f"{where}: tensor {name!r} lies outside the file or has the wrong size (truncated?)")
-        raw = torch.frombuffer(bytearray(body[a:b]), dtype=torch.uint8) if size else torch.empty(0, dtype=torch.uint8)
-        tensors[name] = raw.view(dtype).reshape(shape)
-        end = max(end, b)
+        spans.append((a, b, name, dtype, shape))
+    end = 0
+    for a, b, name, *_ in sorted(spans, key=lambda t: t[:2]):  # the tensors tile the body: no overlap, no gap
+        if a != end:
+            raise TensorFileError(f"{where}: tensor {name!r} {'overlaps another' if a < end else 'leaves a gap'} "
+                                  "(damaged or hostile)")
+        end = b
     if end != len(body):
         raise TensorFileError(f"{where} has {len(body) - end} bytes after its last tensor (damaged?)")
+    for a, b, name, dtype, shape in spans:  # only now, the file's layout checked, are its bytes copied
+        raw = torch.frombuffer(bytearray(body[a:b]), dtype=torch.uint8) if b > a else torch.empty(0, dtype=torch.uint8)
+        tensors[name] = raw.view(dtype).reshape(shape)
     return tensors, {str(k): str(v) for k, v in metadata.items()}
 
 

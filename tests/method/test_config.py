@@ -40,9 +40,11 @@ def test_dict_round_trip_and_files_of_version_0_1():
     old["a_field_from_the_future"] = 1
     del old["lambda_fallback_l1"]  # 0.1 weighted the L1 fallback with lambda_vgg
     del old["init"]  # before 0.3 the networks kept PyTorch's default init
+    del old["reconstruction"]  # before 0.8: VGG19 where its weights were, else the fallback
     old["lambda_vgg"] = 3.0
     assert TrainConfig.from_dict(old) == dataclasses.replace(PRESETS["lesson"], primitive_kind="edges",
-                                                             lambda_vgg=3.0, lambda_fallback_l1=3.0, init="pytorch")
+                                                             lambda_vgg=3.0, lambda_fallback_l1=3.0, init="pytorch",
+                                                             reconstruction="vgg19")
 
 
 def test_preset_refuses_unknown_overrides():

@@ -76,6 +76,19 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(small_pair, tmp_p
     assert cfg_json["config"]["iterations"] == 6 and "perceptual" in cfg_json
 
 
+def test_resume_refuses_to_continue_with_another_reconstruction_loss(small_pair, tmp_path):
+    cfg = dataclasses.replace(TINY, iterations=4, log_every=2, checkpoint_every=2)
+    train.fit(small_pair, cfg, tmp_path / "run", progress=False, steps=2)
+    config_json = tmp_path / "run" / "config.json"
+    recorded = json.loads(config_json.read_text())
+    assert recorded["perceptual"] == "l1"
+    recorded["perceptual"] = "l1 (no vgg19 weights)"  # as a run begun before 0.8 without weights recorded it
+    config_json.write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match=r"trained with the reconstruction loss 'l1 \(no vgg19 weights\)'; here it "
+                                         r"would continue with 'l1', which is not the same run"):
+        train.resume(tmp_path / "run", progress=False)
+
+
 def test_run_directory_layout(small_pair, tmp_path):
     cfg = dataclasses.replace(TINY, iterations=4, log_every=2, preview_every=2)
     train.fit(small_pair, cfg, tmp_path, progress=False, preview="files")

@@ -316,3 +316,49 @@ def test_a_missing_storage_is_refused(conv_bn):
     data, _ = conv_bn
     with pytest.raises(UnsafePickle, match="storage 0"):
         torchscript_tensors(_rezip(data, {"archive/data/0": None}))
+
+
+def test_a_pickle_of_shared_nodes_is_checked_in_linear_time():
+    import time
+
+    node = [np.ones(1)]
+    for _ in range(40):  # 2**40 paths through 40 shared lists: a walk of paths would never end
+        node = [node, node]
+    started = time.perf_counter()
+    tree = numpy_pickle(pickle.dumps({"w": node}, protocol=4))
+    assert time.perf_counter() - started < 2 and tree["w"][0] is tree["w"][1]
+
+
+def _hostile_archive(conv_bn, mutate) -> bytes:
+    """The conv_bn archive with its data.pkl rewritten: ``mutate(pickle opcodes as a list)`` edits the stream."""
+    data, _ = conv_bn
+    pkl = zipfile.ZipFile(io.BytesIO(data)).read("archive/data.pkl")
+    return _rezip(data, {"archive/data.pkl": mutate(pkl)})
+
+
+def test_a_tensor_larger_than_its_storage_is_refused(conv_bn):
+    from deepsim_lite.weights import foreign
+
+    storage = torch.arange(4, dtype=torch.float32)
+    with pytest.raises(UnsafePickle, match=r"a tensor of \(1000, 1000\) is larger than its storage"):
+        foreign._rebuild_tensor(storage, 0, (1000, 1000), (0, 0))  # zero strides: 4 bytes -> 4 MB
+    assert foreign._rebuild_tensor(storage, 1, (3,), (1,)).tolist() == [1.0, 2.0, 3.0]
+
+
+def test_an_archive_whose_objects_form_a_cycle_is_refused():
+    from deepsim_lite.weights import foreign
+
+    record = foreign._Record("__torch__.M")
+    record.state = {"child": record}
+    with pytest.raises(UnsafePickle, match="form a cycle at child"):
+        foreign._collect(record, {})
+
+
+def test_a_damaged_data_pkl_is_one_unsafe_pickle_error(conv_bn):
+    # a pickle that calls a storage type (a torch dtype here) as a function, and one cut short
+    hostile = _hostile_archive(conv_bn, lambda pkl: pkl[: len(pkl) // 2])
+    with pytest.raises(UnsafePickle, match="a damaged TorchScript archive"):
+        torchscript_tensors(hostile)
+    calls_a_dtype = b"\x80\x02ctorch\nFloatStorage\n)R."
+    with pytest.raises(UnsafePickle, match="a damaged TorchScript archive"):
+        torchscript_tensors(_hostile_archive(conv_bn, lambda pkl: calls_a_dtype))

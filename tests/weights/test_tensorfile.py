@@ -330,3 +330,15 @@ def test_every_damaged_header_is_a_tensor_file_error(header, body):
 def test_a_tensor_named_like_the_metadata_entry_is_refused_on_write():
     with pytest.raises(ValueError, match="__metadata__"):
         tensor_bytes({"__metadata__": torch.ones(1)}, {"k": "v"})
+
+
+def test_overlapping_or_gapped_tensors_and_deep_headers_are_refused():
+    one = {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}
+    with pytest.raises(TensorFileError, match="tensor 'b' overlaps another"):  # 1000 names over one blob: refused
+        parse_tensors(_file({"a": one, "b": one}, b"\0" * 4))
+    gap = {"a": one, "b": {"dtype": "U8", "shape": [2], "data_offsets": [6, 8]}}
+    with pytest.raises(TensorFileError, match="tensor 'b' leaves a gap"):
+        parse_tensors(_file(gap, b"\0" * 8))
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(TensorFileError, match="damaged header"):
+        parse_tensors(struct.pack("<Q", len(deep)) + deep)
