@@ -8,8 +8,9 @@ Every variant trains on the same pair (frame 0 of a shipped clip) once per seed 
 re-run only scores), then is scored on three test sets that are not the TPS training distribution
 (``deepsim_lite.analysis.heldout``): TPS warps of another family (3×3 grid, L = 6), affine + elastic warps, and
 the clip's other frames with the training frame's labels carried by optical flow. For each variant it
-reports mean ± std over seeds; for each comparison (e.g. TPS − crop+flip) the difference with a 95% Welch t
-interval over the training seeds (the items are fixed) and the share of items where A wins. PSNR and SSIM
+reports mean ± std over seeds; for each comparison (e.g. TPS − crop+flip) the difference with a 95% t
+interval over the per-seed differences (the same seed pairs the two runs; the items are fixed) and the share of
+items where A wins. PSNR and SSIM
 count only the pixels a warp takes from inside the image; LPIPS and SIFID see whole images. Writes JSON and
 a Markdown table to benchmarks/results/ (or --out).
 

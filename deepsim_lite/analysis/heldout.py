@@ -41,6 +41,7 @@ from ..method.tps import Omega, aspect_scale, pixel_grid, sample_tps_grids
 from ..primitives.pairs import Pair
 from ..primitives.primitive import Primitive
 from . import metrics
+from .stats import block_bootstrap_interval
 
 __all__ = ["HeldOutSet", "AffineElastic", "affine_elastic_grids", "resize_grids", "warp_grids", "warp_set", "warp_sets",
            "frame_set", "score", "paired_difference"]
@@ -175,18 +176,26 @@ def score(model, test_set: HeldOutSet, scorers: dict | None = None) -> dict[str,
     return {k: [float(v) for v in vals] for k, vals in rows.items()}
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True, confidence: float = 0.95) -> dict:
+def paired_difference(a: np.ndarray, b: np.ndarray, higher_is_better: bool = True, confidence: float = 0.95,
+                      ordered_items: bool = False, n_boot: int = 4000) -> dict:
     """Compare two methods scored on the same test items, with an interval that includes training noise.
 
     Args:
         a, b: ``(seeds, items)`` (or ``(items,)``) scores of methods A and B on the same items; each seed is
-            an independent training run.
+            an independent training run. Seed ``i`` of A and of B share their initialisation and warp
+            stream (the same seed), so they are paired.
         higher_is_better: the metric's direction (PSNR, SSIM: True; LPIPS, SIFID: False).
+        ordered_items: the items are a sequence whose neighbours are alike (a clip's frames), not
+            independent draws: an interval over them is a moving-block bootstrap, not a t interval.
 
-    The difference is mean(A) − mean(B) over seeds and items. With at least 2 seeds per method the interval
-    is Welch's t interval over the per-seed means (``interval_over="seeds"``): the test items are fixed, so
-    what varies between repetitions is the training run. With one seed it falls back to a paired t interval
-    over the items (``"items"``), which says nothing about training noise.
+    The difference is mean(A) − mean(B) over seeds and items. The interval, in order of preference:
+
+    - ``"seeds (paired)"``: both with the same number (≥ 2) of seeds: a t interval over the per-seed
+      differences of means, df = n − 1 (a deterministic method repeated for every seed pairs with each);
+    - ``"seeds"``: different numbers of seeds, each ≥ 2: Welch's t interval over the per-seed means;
+    - one run each: over the items, which says nothing about training noise: a paired t interval
+      (``"items"``), or for ordered items a moving-block bootstrap percentile interval
+      (``"frames (block bootstrap)"``, blocks of ⌈√n⌉ items, ``n_boot`` resamples, seeded).
 
     Returns:
         ``{"mean", "ci_low", "ci_high", "interval_over", "seeds", "items", "a_better_fraction"}``;
@@ -198,18 +207,28 @@ def paired_difference(a: np.ndarray, b: np.ndarray, higher_is_better: bool = Tru
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"methods were scored on different items: {a.shape[1]} vs {b.shape[1]}")
     d = a.mean(0) - b.mean(0)  # per item
-    n = len(d)
-    if min(len(a), len(b)) >= 2:
+    n, mean, low, high = len(d), float(d.mean()), None, None
+    if len(a) == len(b) >= 2:
+        per_seed = a.mean(1) - b.mean(1)
+        half = stats.t.ppf(0.5 + confidence / 2, len(a) - 1) * per_seed.std(ddof=1) / math.sqrt(len(a))
+        low, high, over = mean - half, mean + half, "seeds (paired)"
+    elif min(len(a), len(b)) >= 2:
         ma, mb = a.mean(1), b.mean(1)  # per seed
         va, vb = ma.var(ddof=1) / len(ma), mb.var(ddof=1) / len(mb)
         se = math.sqrt(va + vb)
         dof = (va + vb) ** 2 / (va**2 / (len(ma) - 1) + vb**2 / (len(mb) - 1)) if se > 0 else 1.0
-        over = "seeds"
-    elif n >= 2:
-        se, dof, over = d.std(ddof=1) / math.sqrt(n), n - 1, "items"
-    else:
+        half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+        low, high, over = mean - half, mean + half, "seeds"
+    elif n < 2:
         raise ValueError("a comparison needs 2 seeds per method or at least 2 test items")
-    half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+    elif ordered_items:
+        low, high = block_bootstrap_interval(d, confidence, n_boot=n_boot)
+        over = "frames (block bootstrap)"
+    else:
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
+        low, high, over = mean - half, mean + half, "items"
     better = (d > 0) if higher_is_better else (d < 0)
-    return {"mean": float(d.mean()), "ci_low": float(d.mean() - half), "ci_high": float(d.mean() + half),
-            "interval_over": over, "seeds": [len(a), len(b)], "items": n, "a_better_fraction": float(better.mean())}
+    return {"mean": mean, "ci_low": float(low), "ci_high": float(high), "interval_over": over,
+            "seeds": [len(a), len(b)], "items": n, "a_better_fraction": float(better.mean())}
+
+

@@ -32,6 +32,7 @@ from ..method import augment
 from ..method.tps import Omega
 from ..weights.backbones import Backbone, PretrainedWeightsMissing, has_weights, resnet50_layer3, vgg16_features
 from .patches import as_rows, build_index, nn_search, raw_patches
+from .stats import correlation
 
 __all__ = [
     "PatchFeatures",
@@ -238,32 +239,6 @@ def prediction_error_map(generated: torch.Tensor, truth: torch.Tensor, features:
     return (f[0] - f[1]).abs().mean(0).cpu()
 
 
-def correlation(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
-    """Pearson and Spearman correlation of two maps of the same shape."""
-    if a.shape != b.shape:
-        raise ValueError(f"maps differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
-    x, y = a.flatten().double(), b.flatten().double()
-    if len(x) < 3:
-        raise ValueError("need at least 3 values to correlate")
-
-    def pearson(u: torch.Tensor, v: torch.Tensor) -> float:
-        u, v = u - u.mean(), v - v.mean()
-        den = (u.norm() * v.norm()).item()
-        return float((u @ v).item() / den) if den > 0 else float("nan")
-
-    def ranks(u: torch.Tensor) -> torch.Tensor:
-        order = torch.argsort(u, stable=True)
-        r = torch.empty_like(u)
-        r[order] = torch.arange(len(u), dtype=u.dtype)
-        # average ranks of ties
-        uniq, inv = torch.unique(u, return_inverse=True)
-        sums = torch.zeros(len(uniq), dtype=u.dtype).index_add_(0, inv, r)
-        counts = torch.zeros(len(uniq), dtype=u.dtype).index_add_(0, inv, torch.ones_like(r))
-        return (sums / counts)[inv]
-
-    return {"pearson": pearson(x, y), "spearman": pearson(ranks(x), ranks(y))}
-
-
 def region_drop(without: torch.Tensor, with_tps: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
     """Mean drop of the 1-NN distance (without − with TPS) per label of a ``(H, W)`` label map,
     which is reduced to the distance maps' grid by majority vote."""
@@ -290,6 +265,7 @@ class TPSReach:
     error: torch.Tensor | None = None  # prediction error |φ(G(x_test)) − φ(y_test)|
     pixel_error: torch.Tensor | None = None  # (H, W) mean |G(x_test) − y_test| over colour channels
     generated: torch.Tensor | None = None
+    feature_norm: torch.Tensor | None = None  # (h, w) norm of the test features: a confounder of both maps
 
     @property
     def drop(self) -> torch.Tensor:
@@ -303,8 +279,8 @@ class TPSReach:
                "mean_drop": float(self.drop.mean()),
                "fraction_of_positions_closer": float((self.drop > 0).float().mean())}
         if self.error is not None:
-            out["corr_error_vs_1nn_with_tps"] = correlation(self.d_with, self.error)
-            out["corr_error_vs_1nn_without_tps"] = correlation(self.d_without, self.error)
+            out["corr_error_vs_1nn_with_tps"] = correlation(self.d_with, self.error, self.feature_norm)
+            out["corr_error_vs_1nn_without_tps"] = correlation(self.d_without, self.error, self.feature_norm)
             out["mean_prediction_error"] = float(self.error.mean())
         if self.pixel_error is not None:
             out["mean_pixel_l1"] = float(self.pixel_error.mean())
@@ -341,7 +317,7 @@ def tps_reach(train_picture: torch.Tensor, test_picture: torch.Tensor, features:
     plain = Bank(augmented.vectors[:n_plain], 1, augmented.grid, augmented.label)
     test_f = features(test_p[None])
     result = TPSReach(features.label, n_aug, knn_distance_map(test_f, plain, exact=exact),
-                      knn_distance_map(test_f, augmented, exact=exact))
+                      knn_distance_map(test_f, augmented, exact=exact), feature_norm=test_f[0].norm(dim=0).cpu())
     if generated is not None and truth is not None:
         gen, tru = _resize(generated, size, "bilinear"), _resize(truth, size, "bilinear")
         result.error = prediction_error_map(gen.clamp(-1, 1), tru.clamp(-1, 1), features)

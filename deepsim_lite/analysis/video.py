@@ -10,9 +10,12 @@ folder) or a video file OpenCV reads (e.g. an LRS2 ``.mp4``). Shipped excerpts (
 ``carphone`` (a talking head, the LRS2 analogue) and ``bikes`` (a street seen from above, the Cityscapes
 analogue), 30 frames each. The segmentation is fitted on the training frame; by default
 (``segmentation="flow"``) its labels are carried to every test frame by dense optical flow, so a test
-primitive holds the frame's geometry but none of its colours — the analogue of the paper's semantic
-ground truth. ``"kmeans"`` applies the fitted colour k-means to each test frame instead, which leaks the
-frame's colours into its primitive (and flatters the scores); tables say which was used.
+primitive holds the frame's geometry but none of its colours. This stands in for the paper's ground-truth
+semantic maps only partly: flow moves and deforms the training frame's regions, but no region can
+appear that frame 0 does not have (a car entering, an opened mouth takes the label of whatever it
+covers), so the benchmark cannot test new objects through the primitive, and its test primitives are
+easier than true ones. ``"kmeans"`` applies the fitted colour k-means to each test frame instead, which
+leaks the frame's colours into its primitive (and flatters the scores); tables say which was used.
 
 Besides the augmentations a generator trains with (``tps``, ``crop_flip``, ``none``), a cell's method can be
 ``patchnn``: no training, the frame rendered from frame 0's own patches

@@ -5,8 +5,9 @@ segmentation for layout, and the super-primitive (both). Without a semantic segm
 we use an unsupervised one, k-means on Lab colour and position, fitted on one image and applicable
 to others: :func:`extract_primitives` fits it on one frame of a video and gives every frame labels
 that name the same regions (Sec. 4.2) — either the training frame's labels carried to each frame by
-dense optical flow (:func:`carry_labels`, geometry only: the frame's colours never decide a label, the
-analogue of the paper's semantic ground truth), or the fitted colour k-means applied to each frame.
+dense optical flow (:func:`carry_labels`, geometry only: the frame's colours never decide a label; unlike the
+paper's ground-truth semantic maps, no region can appear that the fitted frame lacks), or the fitted colour
+k-means applied to each frame.
 
 Example:
     >>> import deepsim_lite as ds

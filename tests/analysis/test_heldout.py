@@ -5,6 +5,7 @@ from scipy import stats
 
 import deepsim_lite as ds
 from deepsim_lite import heldout, tps
+from deepsim_lite.analysis.stats import block_bootstrap_interval
 
 
 def _gen(seed=0):
@@ -166,6 +167,49 @@ class TestPairedDifference:
         # per-item pairing alone would claim near-certainty: every item moved by the same seed shift
         narrow = heldout.paired_difference(a.mean(0), b.mean(0))
         assert narrow["ci_high"] - narrow["ci_low"] < 0.1 * (r["ci_high"] - r["ci_low"])
+
+    def test_equal_seeds_are_paired_seed_by_seed(self):
+        """Seed i of both methods shares its init and warp stream: a t interval over the per-seed differences
+        (df = n - 1), as scipy's paired t test gives it; a shared seed effect cancels out."""
+        rng = np.random.default_rng(3)
+        items = rng.normal(size=15)
+        seed_effect = rng.normal(0, 1.0, size=(4, 1))  # large, and the same for both methods of one seed
+        a = items + seed_effect + 0.4 + rng.normal(0, 0.05, size=(4, 1))
+        b = items + seed_effect + rng.normal(0, 0.05, size=(4, 1))
+        r = heldout.paired_difference(a, b)
+        ci = stats.ttest_rel(a.mean(1), b.mean(1)).confidence_interval(0.95)
+        assert r["interval_over"] == "seeds (paired)" and r["seeds"] == [4, 4]
+        assert r["ci_low"] == pytest.approx(ci.low) and r["ci_high"] == pytest.approx(ci.high)
+        welch = stats.ttest_ind(a.mean(1), b.mean(1), equal_var=False).confidence_interval(0.95)
+        assert welch.low < 0 < 0.3 < r["ci_low"]  # unpaired, the seed effect hides the gain
+
+    def test_ordered_items_get_a_block_bootstrap_that_covers_where_a_t_interval_does_not(self):
+        """Frames of a clip are alike in runs: on AR(1) series (phi 0.9) with true mean 0, the 95% block
+        bootstrap interval covers 0 clearly more often than the t interval over frames, which assumes independence
+        (neither reaches 95% with 29 strongly dependent frames: an interval over frames says little)."""
+        rng = np.random.default_rng(4)
+        cover_block = cover_t = 0
+        for _ in range(200):
+            e = rng.normal(size=29)
+            x = np.empty(29)
+            x[0] = e[0] / np.sqrt(1 - 0.81)
+            for i in range(1, 29):
+                x[i] = 0.9 * x[i - 1] + e[i]
+            block = heldout.paired_difference(x, np.zeros(29), ordered_items=True, n_boot=500)
+            t = heldout.paired_difference(x, np.zeros(29))
+            assert block["interval_over"] == "frames (block bootstrap)" and t["interval_over"] == "items"
+            cover_block += block["ci_low"] <= 0 <= block["ci_high"]
+            cover_t += t["ci_low"] <= 0 <= t["ci_high"]
+        assert cover_t < 0.5 * 200 and cover_block > cover_t + 15
+
+    def test_the_block_bootstrap_with_blocks_of_one_is_the_iid_percentile_bootstrap(self):
+        x = np.random.default_rng(5).normal(1.0, 2.0, size=40)
+        low, high = block_bootstrap_interval(x, block=1, n_boot=20000, seed=1)
+        ref = stats.bootstrap((x,), np.mean, n_resamples=20000, method="percentile", random_state=2).confidence_interval
+        assert low == pytest.approx(ref.low, abs=0.06) and high == pytest.approx(ref.high, abs=0.06)
+        assert block_bootstrap_interval(x, seed=3) == block_bootstrap_interval(x, seed=3)
+        with pytest.raises(ValueError, match="block must be between 1 and the series' length 40, got 41"):
+            block_bootstrap_interval(x, block=41)
 
     def test_errors(self):
         with pytest.raises(ValueError, match="different items: 3 vs 4"):

@@ -165,6 +165,9 @@ def test_tps_reach_end_to_end(resnet, pictures):
     assert s["mean_1nn_with_tps"] <= s["mean_1nn_without_tps"] + 1e-6
     assert r.error.shape == (5, 8) and s["mean_pixel_l1"] == pytest.approx(0.1, abs=1e-5)
     assert np.isfinite(s["corr_error_vs_1nn_with_tps"]["spearman"]) or r.error.std() == 0
+    corr = s["corr_error_vs_1nn_with_tps"]
+    assert set(corr) == {"pearson", "spearman", "partial_spearman", "spearman_ci"} and r.feature_norm.shape == (5, 8)
+    assert corr["spearman_ci"][0] <= corr["spearman_ci"][1]
     fig = ds.viz.knn_figure(img, ds.Primitive(None, torch.zeros(80, 128, dtype=torch.bool)), test, r)
     assert fig.dtype == np.uint8 and fig.shape[2] == 3
 

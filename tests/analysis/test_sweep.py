@@ -14,6 +14,7 @@ import pytest
 
 from deepsim_lite import cli, sweep, video
 from deepsim_lite.analysis.heldout import paired_difference
+from deepsim_lite.analysis.stats import block_bootstrap_interval
 from deepsim_lite.analysis.sweep import Cell, Grid, Outcome
 from deepsim_lite.primitives.samples import data_dir
 
@@ -224,9 +225,10 @@ def test_two_deterministic_runs_compare_over_frames():
     assert len(comps) == 3 and set(by) == {"tps", "patchnn", "all"}
     comp = by["patchnn"]
     assert (comp["factor"], comp["a"], comp["b"]) == ("primitive", "seg_edges", "seg")
-    assert comp["psnr"] == paired_difference(np.array([21, 21, 24.0]), np.array([20, 21, 22.0]))
-    assert comp["psnr"]["interval_over"] == "items" and comp["psnr"]["ci_low"] < comp["psnr"]["ci_high"]
-    assert by["all"]["psnr"]["interval_over"] == "seeds" and by["all"]["psnr"]["items"] == 6
+    assert comp["psnr"] == paired_difference(np.array([21, 21, 24.0]), np.array([20, 21, 22.0]), ordered_items=True)
+    assert comp["psnr"]["interval_over"] == "frames (block bootstrap)"
+    assert comp["psnr"]["ci_low"] < comp["psnr"]["ci_high"]
+    assert by["all"]["psnr"]["interval_over"] == "seeds (paired)" and by["all"]["psnr"]["items"] == 6
 
 
 def test_pooled_deterministic_runs_compare_over_frames():
@@ -234,7 +236,9 @@ def test_pooled_deterministic_runs_compare_over_frames():
     results = [(Cell(clip, kind, "patchnn", None), _result([20 + i + (kind == "seg"), 21, 22 - i]))
                for i, clip in enumerate(("carphone", "bikes")) for kind in ("seg", "edges")]
     pooled = [c for c in sweep.summarise(results, grid)["comparisons"] if c["where"] == "all"][0]["psnr"]
-    assert pooled["interval_over"] == "items" and pooled["items"] == 6 and pooled["ci_low"] < pooled["ci_high"]
+    assert pooled["interval_over"] == "frames (block bootstrap)" and pooled["items"] == 6
+    d = np.array([-1.0, 0, 0, -1, 0, 0])  # edges − seg, frame by frame, both clips (a clip's frames in order)
+    assert (pooled["ci_low"], pooled["ci_high"]) == block_bootstrap_interval(d, n_boot=4000)
 
 
 def test_cli_without_ray_says_how_to_install_in_one_line(monkeypatch, capsys):
@@ -327,7 +331,7 @@ def test_ray_sweep_survives_a_killed_worker_and_a_failing_cell_and_reruns_only_t
     assert rows["tps"]["seeds"] == [0, 1] and len(runs) == 2
     assert rows["tps"]["psnr"]["mean"] == pytest.approx(np.mean([r["summary"]["psnr"]["mean"] for r in runs]))
     (comp,) = report["comparisons"]
-    assert (comp["a"], comp["b"], comp["psnr"]["interval_over"]) == ("tps", "crop_flip", "seeds")
+    assert (comp["a"], comp["b"], comp["psnr"]["interval_over"]) == ("tps", "crop_flip", "seeds (paired)")
     assert "| tps − crop_flip | carphone, edges, iterations=3 |" in (out / "sweep.md").read_text()
 
     again = sweep.run(Grid(**sweep.read_grid(tmp_path / "grid.yaml")), out, progress=False)

@@ -33,8 +33,10 @@ def summarise(results: list[tuple[Cell, dict]], grid: Grid, confidence: float = 
     every seed's run, then their mean and standard deviation (n − 1) over seeds.
     ``comparisons``: for each factor with several values (method, primitive, each field), every value against
     the grid's first (e.g. tps − crop_flip), per group of the other factors and pooled over all of them:
-    :func:`deepsim_lite.analysis.heldout.paired_difference` on (seeds, frames) scores — Welch's interval over the
-    seeds' means. A deterministic method (patchnn) has one run; it stands for every seed.
+    :func:`deepsim_lite.analysis.heldout.paired_difference` on (seeds, frames) scores — a t interval over the
+    per-seed differences (the same seed pairs the two runs); two deterministic runs (patchnn − patchnn) compare
+    over the frames with a moving-block bootstrap, the frames of a clip being alike in runs. A deterministic
+    method (patchnn) has one run; it stands for every seed.
     """
     groups: dict[tuple, dict[int | None, dict]] = {}
     for cell, result in results:
@@ -97,7 +99,7 @@ def _compare(groups, factor: str, a_value, b_value, seeds, confidence) -> list[d
         row = {"factor": factor, "a": a_value, "b": b_value, "where": dict(rest)}
         for m, (a, b) in scores.items():
             row[m] = paired_difference(a[:1] if both_fixed else a, b[:1] if both_fixed else b,
-                                       higher_is_better=METRICS[m], confidence=confidence)
+                                       higher_is_better=METRICS[m], confidence=confidence, ordered_items=True)
             pooled[m][0].append(a)
             pooled[m][1].append(b)
         out.append(row)
@@ -106,9 +108,23 @@ def _compare(groups, factor: str, a_value, b_value, seeds, confidence) -> list[d
         keep = slice(0, 1) if all(fixed) else slice(None)  # nothing but deterministic runs: over frames
         for m, (a, b) in pooled.items():
             row[m] = paired_difference(np.concatenate(a, axis=1)[keep], np.concatenate(b, axis=1)[keep],
-                                       higher_is_better=METRICS[m], confidence=confidence)
+                                       higher_is_better=METRICS[m], confidence=confidence, ordered_items=True)
         out.append(row)
     return out
+
+
+# What each kind of interval in a table is (a table made by an earlier version keeps its own kinds, and says so)
+_INTERVAL_NOTES = {
+    "seeds": "Over seeds: Welch's interval over each seed's mean; a deterministic method's one run stands for every "
+             "seed.",
+    "seeds (paired)": "Over seeds (paired): a t interval over the per-seed differences, the two runs of one seed "
+                      "sharing its initialisation and warps; a deterministic method's one run stands for every seed.",
+    "items": "Over items: a paired interval over the frames, where nothing else varies (one seed, or two "
+             "deterministic runs such as patchnn − patchnn).",
+    "frames (block bootstrap)": "Over frames: a moving-block bootstrap over the frames (blocks of ⌈√n⌉, since "
+                                "neighbouring frames are alike), where nothing else varies (two deterministic runs "
+                                "such as patchnn − patchnn).",
+}
 
 
 def markdown_tables(summary: dict) -> str:
@@ -161,11 +177,10 @@ def markdown_tables(summary: dict) -> str:
                             f"({100 * d['a_better_fraction']:.0f}%)")
             lines2.append(f"| {c['a']} − {c['b']} | {where} | " + " | ".join(vals) + " |")
         over = sorted({c[m]["interval_over"] for c in comps for m in METRICS})
-        note2 = (f"\n\nA − B: the difference of means, [{level}% t interval over {' / '.join(over)}], (the share of "
-                 "frames where A is better). Over seeds: Welch's interval over each seed's mean; a deterministic "
-                 "method's one run stands for every seed. Over items: a paired interval over the frames, where "
-                 "nothing else varies (one seed, or two deterministic runs such as patchnn − patchnn). Pooled: every "
-                 "group's frames together.")
+        kind = "interval" if "frames (block bootstrap)" in over else "t interval"
+        note2 = (f"\n\nA − B: the difference of means, [{level}% {kind} over {' / '.join(over)}], (the share of "
+                 "frames where A is better). " + " ".join(v for k, v in _INTERVAL_NOTES.items() if k in over)
+                 + " Pooled: every group's frames together.")
         return "\n".join(lines) + note + "\n\n" + "\n".join(lines2) + note2
     return "\n".join(lines) + note
 
