@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights.backbones import Backbone, vgg16_features, vgg19_features
+from ..weights.backbones import Backbone, InputNorm, vgg16_features, vgg19_features
 
 __all__ = ["lsgan_loss", "feature_matching_loss", "VGGLoss", "perceptual_loss", "VGG_LAYERS", "VGG_WEIGHTS",
            "RECONSTRUCTION"]
@@ -65,7 +65,8 @@ class VGGLoss(nn.Module):
             backbone = vgg19_features("imagenet")
         if not isinstance(backbone, Backbone):  # a bare `features` Sequential: torchvision's convention
             backbone = Backbone(backbone, "vgg[custom]")
-        self.label, self.normalize, self.scale = backbone.label, backbone.normalize, backbone.feature_scale
+        self.label, self.scale = backbone.label, backbone.feature_scale
+        self.normalize = InputNorm(backbone.normalize)  # its constants move with the loss: none made per step
         self.slices = nn.ModuleList()
         prev = 0
         for end in layers:

@@ -60,6 +60,7 @@ __all__ = [
     "warn_missing",
     "imagenet_normalize",
     "caffe_normalize",
+    "InputNorm",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -77,20 +78,48 @@ class PretrainedWeightsMissing(UserWarning):
     """No ImageNet weights for a backbone from any source; a labelled fallback is used instead."""
 
 
-def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
-    """``(N, 3, H, W)`` images in [-1, 1] -> the ImageNet-normalised input torchvision backbones expect.
+# Each input convention as one affine map of RGB images in [-1, 1]: (flip RGB -> BGR, per-channel scale, shift)
+_IMAGENET_AFFINE = (False, tuple(0.5 / s for s in IMAGENET_STD),
+                    tuple((0.5 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)))
+_CAFFE_AFFINE = (True, (127.5,) * 3, tuple(127.5 - m for m in CAFFE_MEAN_BGR))
 
-    The constants are folded into one multiply-add (no tensors built from Python lists per call)."""
-    scale = x.new_tensor([0.5 / s for s in IMAGENET_STD]).view(1, 3, 1, 1)
-    shift = x.new_tensor([(0.5 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]).view(1, 3, 1, 1)
-    return torch.addcmul(shift, x, scale)
+
+def _affine(x: torch.Tensor, affine: tuple) -> torch.Tensor:
+    flip, scale, shift = affine
+    x = x.flip(1) if flip else x
+    return torch.addcmul(x.new_tensor(shift).view(1, 3, 1, 1), x, x.new_tensor(scale).view(1, 3, 1, 1))
+
+
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` images in [-1, 1] -> the ImageNet-normalised input torchvision backbones expect."""
+    return _affine(x, _IMAGENET_AFFINE)
 
 
 def caffe_normalize(x: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` RGB images in [-1, 1] -> the Caffe VGG input: BGR, 0-255, mean pixel subtracted."""
-    bgr = x.flip(1)
-    shift = x.new_tensor([127.5 - m for m in CAFFE_MEAN_BGR]).view(1, 3, 1, 1)
-    return torch.addcmul(shift, bgr, x.new_tensor(127.5))
+    return _affine(x, _CAFFE_AFFINE)
+
+
+class InputNorm(nn.Module):
+    """A backbone's input convention (``imagenet_normalize`` or ``caffe_normalize``) as a module whose constants
+    are buffers: made once and moved with the module, so a training step builds no tensor from Python numbers
+    (no host-to-device copy per call). Any other function is called as it is."""
+
+    def __init__(self, normalize: Callable[[torch.Tensor], torch.Tensor] = None) -> None:
+        super().__init__()
+        normalize = normalize or imagenet_normalize
+        affine = {imagenet_normalize: _IMAGENET_AFFINE, caffe_normalize: _CAFFE_AFFINE}.get(normalize)
+        self.fn = None if affine else normalize
+        flip, scale, shift = affine or (False, (1.0,) * 3, (0.0,) * 3)
+        self.flip = flip
+        self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fn is not None:
+            return self.fn(x)
+        x = x.flip(1) if self.flip else x
+        return torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype))
 
 
 @dataclass

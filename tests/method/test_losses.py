@@ -87,3 +87,17 @@ def test_vgg_loss_takes_images_in_minus_one_to_one_in_either_convention():
     assert 0.2 < caffe(y, x).item() / tv(y, x).item() < 5
     unscaled = losses.VGGLoss(bb.Backbone(net, "vgg19[random-init]", bb.caffe_normalize))
     assert unscaled(y, x).item() / caffe(y, x).item() == pytest.approx(bb.CAFFE_INPUT_RATIO, rel=1e-4)
+
+
+def test_the_losses_input_convention_is_a_module_equal_to_the_function():
+    from deepsim_lite.weights import backbones as bb
+
+    x = torch.rand(2, 3, 5, 7, dtype=torch.float64) * 2 - 1
+    for fn in (bb.imagenet_normalize, bb.caffe_normalize):
+        norm = bb.InputNorm(fn).double()  # buffers follow the module (here: its dtype), made once
+        torch.testing.assert_close(norm(x), fn(x), rtol=1e-6, atol=1e-5)  # float32 constants
+        assert norm.state_dict() == {}  # constants, not weights: nothing in a checkpoint
+    custom = bb.InputNorm(lambda t: t * 2)
+    assert torch.equal(custom(x), x * 2)
+    loss = losses.VGGLoss(bb.Backbone(bb.vgg19_features("random").net, "vgg19[random-init]", bb.caffe_normalize))
+    assert loss.normalize.flip and loss.normalize.scale.flatten().tolist() == [127.5] * 3
