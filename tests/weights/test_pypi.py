@@ -553,3 +553,20 @@ def test_a_backbone_whose_converted_file_is_damaged_is_rebuilt_offline_from_the_
     state, tag, _ = backbones.imagenet_state("alexnet")
     assert tag == "a test's" and torch.equal(state["w"], _to_tensors(PAYLOAD)["w"])
     assert hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256  # rebuilt, not the damaged one
+
+
+def test_pips_own_configuration_gives_the_index_and_the_certificates(tmp_path, monkeypatch):
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_CERT", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "none"))  # not this machine's own pip.conf
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://mirror.example/simple/\ncert = /etc/company-ca.pem\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    assert pypi.index_url() == "https://mirror.example/simple" and pypi.pip_setting("cert") == "/etc/company-ca.pem"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://env.example/simple")  # the environment wins, as in pip
+    assert pypi.index_url() == "https://env.example/simple"
+    conf.write_text("not an ini file [")  # a broken pip.conf is skipped, not a crash
+    monkeypatch.delenv("PIP_INDEX_URL")
+    assert pypi.index_url() != "https://mirror.example/simple"
