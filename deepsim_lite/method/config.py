@@ -224,7 +224,7 @@ PRESETS: dict[str, TrainConfig] = {
     # noise of each other) scored best on held-out data; ngf 8 and 32, batches of warps, lr 2e-4 or 2e-3, a deeper
     # G, coarse-to-fine and torch.compile did worse. ngf 12 takes the most steps per second of that group. One warp
     # per step, lr 1e-3, pixel L1 as ℓ_rec for every user (the VGG19 term makes a CPU step 5x slower; which loss
-    # serves the lesson best is measured with real metrics in the next issue). 500 steps: about 75 s on 2 cores.
+    # serves the lesson best is measured with real metrics in the next issue). 500 steps: 41 s on 2 cores (make demo).
     "lesson": TrainConfig(
         max_side=192, ngf=12, n_downsample=2, n_blocks=4, ndf=12, n_layers_d=3, num_d=2,
         reconstruction="l1", vgg_fallback="l1", iterations=500, lr=1e-3, checkpoint_every=100,
