@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights.backbones import build_backbone, vgg_layers
+from ..weights.backbones import build_backbone
 
 __all__ = ["psnr", "ssim", "l1", "LPIPS", "SIFID", "frechet_distance"]
 
@@ -122,20 +122,20 @@ class LPIPS:
         if net not in ("alex", "vgg"):
             raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
         name = "alexnet" if net == "alex" else "vgg16"
+        built = {}
 
-        def trunk() -> nn.Module:
-            from torchvision.models import alexnet
-
-            return alexnet(weights=None).features if net == "alex" else vgg_layers("vgg16")
+        def trunk() -> nn.Module:  # lpips builds its torchvision trunk itself; its weights are loaded into it
+            with warnings.catch_warnings():  # lpips calls torchvision with `pretrained=`: its notice, not ours
+                warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a "
+                                        r"weight enum)", category=UserWarning)
+                built["model"] = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+            return built["model"].net
 
         fallback = f"LPIPS-{net} uses a seeded random-init {name}, labelled lpips[{net}, random-init]"
-        features, _, tag = build_backbone(name, trunk, weights, seed, "features.", fallback)
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):  # lpips's trunk init: not the caller's RNG
-            warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a "
-                                    r"weight enum)", category=UserWarning)  # lpips calls torchvision with `pretrained=`
-            self.model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-        own = features.state_dict()  # lpips slices torchvision's `features`, keeping each layer's index as its name
-        self.model.net.load_state_dict({k: own[k.split(".", 1)[1]] for k in self.model.net.state_dict()})
+        # lpips slices torchvision's `features`, keeping each layer's index: slice1.0.weight is features.0.weight
+        _, _, tag = build_backbone(name, trunk, weights, seed, consequence=fallback,
+                                   rename=lambda k: "features." + k.split(".", 1)[1])
+        self.model = built["model"]
         self.device = torch.device(device or "cpu")
         self.model.eval().requires_grad_(False).to(self.device)
         self.label = f"lpips[{net}, {tag}]"

