@@ -64,6 +64,14 @@ CANDIDATES: dict[str, dict] = {  # name: TrainConfig overrides on LESSON_0_3 ("c
     "side192-coarse": {"max_side": 192, "coarse": 128},
 }
 PRESET_CANDIDATES = ("lesson", "laptop")  # the presets as this version ships them (TrainConfig.preset)
+# The lesson preset with another reconstruction loss ℓ_rec (issue: which loss serves the lesson best at equal time)
+LOSS_CANDIDATES: dict[str, dict] = {
+    "lesson/vgg19": {"reconstruction": "vgg19"},  # the paper's term (Caffe weights here, torchvision's elsewhere)
+    "lesson/vgg16": {"reconstruction": "vgg16"},
+    "lesson/vgg19-3": {"reconstruction": "vgg19", "vgg_layers": 3},  # relu1_1-relu3_1 only
+    "lesson/vgg19-half": {"reconstruction": "vgg19", "vgg_downsample": 2},  # on 2x average-pooled images
+    "lesson/vgg19-3-half": {"reconstruction": "vgg19", "vgg_layers": 3, "vgg_downsample": 2},
+}
 SAMPLES = {"chelsea": None, "carphone": "carphone"}  # name: video clip (its other frames are a test set)
 WARMUP_STEPS, SPEED_STEPS = 5, 15
 
@@ -72,6 +80,8 @@ def candidate_config(name: str, kind: str) -> tuple[ds.TrainConfig, int | None]:
     """(config, coarse side or None) of a candidate; its iterations are set later by the budget."""
     if name in PRESET_CANDIDATES:
         return ds.TrainConfig.preset(name, primitive_kind=kind), None
+    if name in LOSS_CANDIDATES:
+        return ds.TrainConfig.preset("lesson", primitive_kind=kind, **LOSS_CANDIDATES[name]), None
     over = dict(CANDIDATES[name])
     coarse = over.pop("coarse", None)
     return ds.TrainConfig(primitive_kind=kind, **{**LESSON_0_3, **over}), coarse
@@ -177,11 +187,23 @@ def cell_key(sample: Sample, name: str, seed: int) -> str:
     return json.dumps([sample.name, list(size), coarse_size, d], sort_keys=True, default=str)
 
 
+def measure_rate(sample: Sample, name: str, steps: int = 30) -> float:
+    """Training steps per second of a candidate on the sample (after 5 warm-up steps), measured alone: the
+    ``--speed-first`` runs fix every cell's steps from these, so the cells themselves may share the machine."""
+    config, _ = candidate_config(name, sample.kind)
+    trainer = Trainer(sample.for_config(config)[0], dataclasses.replace(config, iterations=10**9))
+    _timed_steps(trainer, WARMUP_STEPS)
+    return steps / _timed_steps(trainer, steps)
+
+
 def run_cell(sample: Sample, name: str, seed: int, budget: float, scorers: dict, out_dir: Path,
-             fresh: bool) -> dict:
-    path = out_dir / f"{sample.name}-{sample.kind}-{name}-s{seed}-{budget:g}s.json"
+             fresh: bool, steps: int | None = None) -> dict:
+    """Train and score one (sample, candidate, seed): for ``budget`` seconds, or (``steps``, from
+    :func:`measure_rate`) for that many steps at the preset's schedule."""
+    tag = f"{budget:g}s" if steps is None else f"{budget:g}s-speed-first"
+    path = out_dir / f"{sample.name}-{sample.kind}-{name.replace('/', '+')}-s{seed}-{tag}.json"
     config, coarse = candidate_config(name, sample.kind)
-    config = dataclasses.replace(config, seed=seed)
+    config = dataclasses.replace(config, seed=seed, **({"iterations": steps} if steps is not None else {}))
     if path.exists() and not fresh:
         cell = json.loads(path.read_text())
         if "refused" in cell or _same_setup(cell, config, coarse, sample):
@@ -196,7 +218,7 @@ def run_cell(sample: Sample, name: str, seed: int, budget: float, scorers: dict,
     coarse_pair = None
     if coarse is not None:
         coarse_pair = sample.for_config(dataclasses.replace(config, max_side=coarse))[0]
-    if budget > 0:
+    if budget > 0 and steps is None:
         model, info = train_budget(pair, config, budget, coarse_pair)
     else:
         model, info = train_iterations(pair, config)
@@ -225,7 +247,8 @@ def summarise(cells: list[dict], baseline: str) -> list[dict]:
         if any("refused" in c for c in mine):
             rows.append({"candidate": name, "refused": mine[0]["refused"]})
             continue
-        row = {"candidate": name, "seeds": len({c["seed"] for c in mine}), "samples": {}}
+        row = {"candidate": name, "seeds": len({c["seed"] for c in mine}), "samples": {},
+               "reconstruction_loss": mine[0].get("reconstruction_loss")}
         for sample in dict.fromkeys(c["sample"] for c in mine):
             sc = [c for c in mine if c["sample"] == sample]
             sets = {s: {m: float(np.mean([np.mean(c["scores"][s][m]) for c in sc])) for m in sc[0]["scores"][s]}
@@ -235,8 +258,10 @@ def summarise(cells: list[dict], baseline: str) -> list[dict]:
                                       "steps_per_s": sc[0]["stages"][-1]["steps_per_s"], "sets": sets}
         per_sample = [np.mean([v["psnr"] for v in s["sets"].values()]) for s in row["samples"].values()]
         row["psnr"] = float(np.mean(per_sample))
-        row["ssim"] = float(np.mean([np.mean([v["ssim"] for v in s["sets"].values()])
-                                     for s in row["samples"].values()]))
+        for metric in ("ssim", "lpips", "sifid"):
+            if all(metric in v for s in row["samples"].values() for v in s["sets"].values()):
+                row[metric] = float(np.mean([np.mean([v[metric] for v in s["sets"].values()])
+                                             for s in row["samples"].values()]))
         rows.append(row)
     base = next((r for r in rows if r["candidate"] == baseline and "psnr" in r), None)
     for r in rows:
@@ -254,20 +279,24 @@ def margins(cells: list[dict], a: str, b: str) -> list[dict]:
         if not ca or not cb or "scores" not in ca[0] or "scores" not in cb[0]:
             continue
         for s in ca[0]["scores"]:
-            for m in ("psnr", "ssim"):
-                d = heldout.paired_difference([c["scores"][s][m] for c in ca], [c["scores"][s][m] for c in cb])
+            for m in ca[0]["scores"][s]:
+                d = heldout.paired_difference([c["scores"][s][m] for c in ca], [c["scores"][s][m] for c in cb],
+                                              higher_is_better=m in ("psnr", "ssim"), ordered_items=s == "frames")
                 out.append({"a": a, "b": b, "sample": sample, "set": s, "metric": m, **d})
     return out
 
 
 def markdown(result: dict) -> str:
-    labels = f"{result['reconstruction_loss']}, {result['budget_label']}, {result['device']}"
+    labels = f"{result['budget_label']}, {result['device']}"
     samples = result["samples"]
     head = " | ".join(f"{s}: size, steps in training time (steps/s)" for s in samples)
     sets = {s: list(next(r["samples"][s]["sets"] for r in result["rows"] if "samples" in r)) for s in samples}
-    set_cols = " | ".join(f"{s}: {t}" for s in samples for t in sets[s])
-    lines = [f"| candidate ({labels}) | {head} | PSNR ↑ (mean) | Δ vs {result['baseline']} | SSIM ↑ | {set_cols} |",
-             "|---" * (4 + len(samples) + sum(map(len, sets.values()))) + "|"]
+    set_cols = " | ".join(f"PSNR {s}: {t}" for s in samples for t in sets[s])
+    extra = [m for m in ("lpips", "sifid") if any(m in r for r in result["rows"])]
+    extra_head = "".join(f" {m.upper()} ↓ [{result[m]}] |" for m in extra)
+    lines = [f"| candidate ({labels}) | ℓ_rec | {head} | PSNR ↑ (mean) | Δ vs {result['baseline']} | SSIM ↑ |"
+             f"{extra_head} {set_cols} |",
+             "|---" * (5 + len(samples) + len(extra) + sum(map(len, sets.values()))) + "|"]
     for r in result["rows"]:
         if "refused" in r:
             lines.append(f"| {r['candidate']} | not trained: {r['refused']} |")
@@ -276,22 +305,25 @@ def markdown(result: dict) -> str:
                 f"({v['steps'] / v['train_s']:.1f}/s)" for v in r["samples"].values()]
         per_set = [f"{r['samples'][s]['sets'][t]['psnr']:.2f}" for s in samples for t in sets[s]]
         seeds = f" ({r['seeds']} seeds)" if r["seeds"] > 1 else ""
-        lines.append(f"| {r['candidate']}{seeds} | " + " | ".join(cols) + f" | {r['psnr']:.2f} | "
-                     f"{r.get('delta_psnr_vs_baseline', float('nan')):+.2f} | {r['ssim']:.3f} | "
-                     + " | ".join(per_set) + " |")
+        lines.append(f"| {r['candidate']}{seeds} | {r.get('reconstruction_loss') or result['reconstruction_loss']} | "
+                     + " | ".join(cols) + f" | {r['psnr']:.2f} | {r.get('delta_psnr_vs_baseline', float('nan')):+.2f}"
+                     f" | {r['ssim']:.3f} |" + "".join(f" {r[m]:.3f} |" if m == "lpips" else f" {r[m]:.2f} |"
+                                                          for m in extra) + " " + " | ".join(per_set) + " |")
     if result["margins"]:
-        lines += ["", "| A − B | sample | test set | ΔPSNR [95% interval] (items A wins) | interval over |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| A − B | sample | test set | metric | difference [95% interval] (items A wins) "
+                  "| interval over |",
+                  "|---|---|---|---|---|---|"]
         for m in result["margins"]:
-            if m["metric"] == "psnr":
-                lines.append(f"| {m['a']} − {m['b']} | {m['sample']} | {m['set']} | {m['mean']:+.2f} "
-                             f"[{m['ci_low']:+.2f}, {m['ci_high']:+.2f}] ({m['a_better_fraction']:.0%}) | "
-                             f"{m['interval_over']} ({m['seeds'][0]} vs {m['seeds'][1]} seeds) |")
+            digits = 3 if m["metric"] in ("ssim", "lpips") else 2
+            lines.append(f"| {m['a']} − {m['b']} | {m['sample']} | {m['set']} | {m['metric']} | "
+                         f"{m['mean']:+.{digits}f} [{m['ci_low']:+.{digits}f}, {m['ci_high']:+.{digits}f}] "
+                         f"({m['a_better_fraction']:.0%}) | {m['interval_over']} ({m['seeds'][0]} vs {m['seeds'][1]} "
+                         "seeds) |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    names = [*CANDIDATES, *PRESET_CANDIDATES]
+    names = [*CANDIDATES, *PRESET_CANDIDATES, *LOSS_CANDIDATES]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=names)
     ap.add_argument("--samples", nargs="+", default=list(SAMPLES), choices=list(SAMPLES))
@@ -307,6 +339,8 @@ def main() -> None:
     ap.add_argument("--baseline", default="lesson-0.3", choices=names)
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                     help="margin A − B (default: best − baseline)")
+    ap.add_argument("--speed-first", action="store_true", help="measure every candidate's speed first (alone), "
+                    "then train each cell for budget x speed steps: cells robust to other work on the machine")
     ap.add_argument("--fresh", action="store_true", help="retrain cells that are already on disk (cells trained "
                     "with another config or test set are retrained anyway)")
     ap.add_argument("--cells", type=Path, default=Path(__file__).parent / "results" / "lesson_quality",
@@ -314,12 +348,17 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/lesson_quality_<device>.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    lpips = metrics.LPIPS()
-    scorers = {"lpips": lpips} if "imagenet" in lpips.label else {}
-    cells, t0 = [], time.perf_counter()
+    lpips, sifid = metrics.LPIPS(), metrics.SIFID()
+    scorers = {name: m for name, m in (("lpips", lpips), ("sifid", sifid)) if "random-init" not in m.label}
+    cells, t0, speeds = [], time.perf_counter(), {}
     for sname in args.samples:
         sample = Sample(sname, args.primitive, args.reference_side, args.warps, args.frames)
         done: dict[str, dict] = {}
+        rates = {}
+        if args.speed_first:
+            rates = {name: measure_rate(sample, name) for name in args.candidates}
+            print(f"{sname:>9} steps/s: " + ", ".join(f"{n} {r:.2f}" for n, r in rates.items()), flush=True)
+            speeds[sname] = rates
         for name in args.candidates:
             seeds = args.seeds if args.seeds_only is None or name in args.seeds_only else 1
             for seed in range(seeds):
@@ -328,7 +367,8 @@ def main() -> None:
                 if key in done:  # the same training as an earlier candidate: not run twice
                     cell = {**done[key], "candidate": name, "same_as": done[key]["candidate"]}
                 else:
-                    cell = done[key] = run_cell(sample, name, seed, args.budget, scorers, args.cells, args.fresh)
+                    steps = max(1, round(args.budget * rates[name])) if rates else None
+                    cell = done[key] = run_cell(sample, name, seed, args.budget, scorers, args.cells, args.fresh, steps)
                 cells.append(cell)
                 what = cell.get("refused") or (f"{cell['size'][0]}x{cell['size'][1]}, {cell['steps']} steps in "
                                                f"{cell['train_s']:.0f} s, PSNR " + ", ".join(
@@ -344,14 +384,17 @@ def main() -> None:
         "command": "python benchmarks/lesson_quality.py " + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in vars(args).items() if v is not None and v is not False and k not in ("out", "cells")),
-        "budget_label": f"{args.budget:g} s per candidate" if args.budget else "each preset's own iterations",
+        "budget_label": (f"{args.budget:g} s per candidate" + (" (steps from speeds measured first)"
+                                                               if args.speed_first else ""))
+        if args.budget else "each preset's own iterations",
         "primitive": args.primitive, "baseline": args.baseline, "baseline_config": LESSON_0_3,
-        "candidates": {n: CANDIDATES.get(n, f"preset {n!r}") for n in args.candidates},
+        "candidates": {n: CANDIDATES.get(n, LOSS_CANDIDATES.get(n, f"preset {n!r}")) for n in args.candidates},
         "samples": {s: {"reference_size": next(c["reference_size"] for c in trained if c["sample"] == s)}
                     for s in args.samples if any(c["sample"] == s for c in trained)},
         "reconstruction_loss": next((c["reconstruction_loss"] for c in trained), None),
-        "lpips": scorers["lpips"].label if scorers else f"not reported ({lpips.label})",
-        "wall_s": time.perf_counter() - t0, "rows": rows,
+        "lpips": scorers["lpips"].label if "lpips" in scorers else f"not reported ({lpips.label})",
+        "sifid": scorers["sifid"].label if "sifid" in scorers else f"not reported ({sifid.label})",
+        "wall_s": time.perf_counter() - t0, "rows": rows, "measured_steps_per_s": speeds,
         "margins": margins(cells, a, b) if a and a != b else [],
     }
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / "lesson_quality_cpu.json"

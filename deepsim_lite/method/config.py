@@ -59,6 +59,8 @@ class TrainConfig:
     lambda_feat: float = 10.0  # discriminator feature matching
     reconstruction: str = "vgg19"  # ℓ_rec: "vgg19" (the paper), "vgg16", or "l1" (pixel L1: no network, by choice)
     lambda_vgg: float = 10.0  # the VGG perceptual loss (only when ImageNet VGG weights are available)
+    vgg_layers: int = 5  # the VGG term uses relu1_1 ... relu5_1 up to this many (5: the paper; fewer is cheaper)
+    vgg_downsample: int = 1  # the VGG term sees both images average-pooled by this factor (1: the paper)
     use_vgg_loss: bool = True  # False: no reconstruction term at all
     vgg_fallback: str = "drop"  # without ImageNet VGG weights: "drop" the term, or "l1" (pixel L1 instead)
     lambda_fallback_l1: float = 10.0  # weight of pixel L1 when it is ℓ_rec (reconstruction="l1" or the fallback)
@@ -98,6 +100,10 @@ class TrainConfig:
         for name in ("ngf", "n_blocks", "ndf", "n_layers_d", "num_d", "batch_size", "iterations", "log_every",
                      "checkpoint_every", "n_segments"):
             _int_at_least(name, getattr(self, name), 1)
+        _int_at_least("vgg_layers", self.vgg_layers, 1)
+        if self.vgg_layers > 5:
+            raise ValueError(f"vgg_layers must be at most 5 (relu1_1 ... relu5_1), got {self.vgg_layers}")
+        _int_at_least("vgg_downsample", self.vgg_downsample, 1)
         for name in ("n_downsample", "preview_every"):
             _int_at_least(name, getattr(self, name), 0)
         if self.n_downsample > 8:

@@ -52,6 +52,9 @@ def feature_matching_loss(fake_preds: list[list[torch.Tensor]], real_preds: list
 class VGGLoss(nn.Module):
     """Perceptual loss: Σ_l w_l · L1(φ_l(fake), φ_l(real)) over VGG relu1_1 … relu5_1 (VGG19 or VGG16).
 
+    ``layers`` may stop early (the first k of relu1_1 … relu5_1, with their pix2pixHD weights) and ``downsample``
+    average-pools both images by that factor first: the cheaper variants the lesson preset was measured with.
+
     Images in [-1, 1] RGB are mapped to the input the weights were trained on first (``backbone.normalize``):
     ImageNet mean/std for torchvision's weights (pix2pixHD skips this; torchvision's weights expect it),
     BGR on 0-255 minus the mean pixel for the Caffe VGG19, whose features are then brought to torchvision's
@@ -59,8 +62,14 @@ class VGGLoss(nn.Module):
     weighs both alike.
     """
 
-    def __init__(self, backbone: Backbone | nn.Module | None = None, layers: tuple[int, ...] = VGG_LAYERS) -> None:
+    def __init__(self, backbone: Backbone | nn.Module | None = None, layers: tuple[int, ...] = VGG_LAYERS,
+                 downsample: int = 1) -> None:
         super().__init__()
+        if not 1 <= len(layers) <= len(VGG_WEIGHTS):
+            raise ValueError(f"VGGLoss takes 1 to {len(VGG_WEIGHTS)} layers, got {len(layers)}")
+        if isinstance(downsample, bool) or not isinstance(downsample, int) or downsample < 1:
+            raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+        self.downsample = downsample
         if backbone is None:
             backbone = vgg19_features("imagenet")
         if not isinstance(backbone, Backbone):  # a bare `features` Sequential: torchvision's convention
@@ -75,9 +84,11 @@ class VGGLoss(nn.Module):
         self.requires_grad_(False).eval()
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        if self.downsample > 1:
+            fake, real = F.avg_pool2d(fake, self.downsample), F.avg_pool2d(real, self.downsample)
         x, y = self.normalize(fake), self.normalize(real)
         loss = fake.new_zeros(())
-        for w, block in zip(VGG_WEIGHTS, self.slices, strict=True):
+        for w, block in zip(VGG_WEIGHTS, self.slices, strict=False):
             x, y = block(x), block(y)
             loss = loss + w * F.l1_loss(x, y.detach())
         return loss * self.scale
@@ -86,7 +97,8 @@ class VGGLoss(nn.Module):
         return super().train(False)  # always a frozen feature extractor
 
 
-def perceptual_loss(kind: str | bool = "vgg19", fallback: str = "drop") -> tuple[nn.Module | None, str]:
+def perceptual_loss(kind: str | bool = "vgg19", fallback: str = "drop", layers: int = 5,
+                    downsample: int = 1) -> tuple[nn.Module | None, str]:
     """The reconstruction loss ℓ_rec under the weights policy (:mod:`~deepsim_lite.weights.backbones`).
 
     Args:
@@ -94,10 +106,13 @@ def perceptual_loss(kind: str | bool = "vgg19", fallback: str = "drop") -> tuple
             for every user) or ``"off"``; ``True``/``False`` mean ``"vgg19"``/``"off"`` (before 0.8).
         fallback: what replaces VGG when no source has its ImageNet weights: ``"drop"`` (GAN + feature
             matching only) or ``"l1"`` (pixel L1).
+        layers: how many of relu1_1 … relu5_1 the VGG term uses (5: all, the paper).
+        downsample: the VGG term sees both images average-pooled by this factor (1: full size, the paper).
 
     Returns:
         ``(loss module or None, label)``; the label (``"vgg19[imagenet, torchvision]"``, ``"vgg19[imagenet,
-        caffe, 8-bit]"``, ``"l1"``, ``"dropped (no vgg19 weights)"``, ``"l1 (no vgg19 weights)"`` or
+        caffe, 8-bit]"`` (with ``", relu1_1-relu3_1"`` / ``", input 1/2"`` for a cheaper variant), ``"l1"``,
+        ``"dropped (no vgg19 weights)"``, ``"l1 (no vgg19 weights)"`` or
         ``"off"``) goes into the run's config.
     """
     kind = {True: "vgg19", False: "off"}.get(kind, kind) if isinstance(kind, bool) else kind
@@ -111,5 +126,9 @@ def perceptual_loss(kind: str | bool = "vgg19", fallback: str = "drop") -> tuple
                    "the perceptual loss is dropped (GAN + feature matching only)")
     backbone = (vgg19_features if kind == "vgg19" else vgg16_features)("auto", consequence=consequence)
     if backbone.pretrained:
-        return VGGLoss(backbone, VGG_LAYERS if kind == "vgg19" else VGG16_LAYERS), backbone.label
+        names = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+        label = backbone.label + (f", {names[0]}-{names[layers - 1]}" if layers != len(names) else "")
+        label += f", input 1/{downsample}" if downsample != 1 else ""
+        ends = (VGG_LAYERS if kind == "vgg19" else VGG16_LAYERS)[:layers]
+        return VGGLoss(backbone, ends, downsample), label
     return (nn.L1Loss(), f"l1 (no {kind} weights)") if fallback == "l1" else (None, f"dropped (no {kind} weights)")

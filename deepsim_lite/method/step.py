@@ -88,7 +88,8 @@ class TrainStep:
         """(loss module or None, its label, its weight): a VGG term weighted by ``lambda_vgg``, or pixel
         L1 (chosen, or replacing VGG without weights) weighted by ``lambda_fallback_l1``."""
         c = self.config
-        rec, label = perceptual_loss(c.reconstruction if c.use_vgg_loss else "off", c.vgg_fallback)
+        rec, label = perceptual_loss(c.reconstruction if c.use_vgg_loss else "off", c.vgg_fallback, c.vgg_layers,
+                                     c.vgg_downsample)
         weight = c.lambda_vgg if label.startswith("vgg") else c.lambda_fallback_l1
         return (rec.to(self.device) if rec is not None else None), label, weight
 

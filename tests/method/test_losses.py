@@ -2,7 +2,9 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+import deepsim_lite as ds
 from deepsim_lite import features, losses, nets
 
 
@@ -101,3 +103,37 @@ def test_the_losses_input_convention_is_a_module_equal_to_the_function():
     assert torch.equal(custom(x), x * 2)
     loss = losses.VGGLoss(bb.Backbone(bb.vgg19_features("random").net, "vgg19[random-init]", bb.caffe_normalize))
     assert loss.normalize.flip and loss.normalize.scale.flatten().tolist() == [127.5] * 3
+
+
+def test_the_cheaper_vgg_terms_are_the_first_layers_and_the_pooled_images():
+    """layers=k keeps the first k weighted terms of the full loss; downsample=f is the full loss on images
+    average-pooled by f (computed here from the network's layers directly)."""
+    from deepsim_lite.weights import backbones as bb
+
+    torch.manual_seed(1)
+    net = bb.vgg19_features("random").net
+    x, y = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    feats = []
+    a, b = bb.imagenet_normalize(x), bb.imagenet_normalize(y)
+    for i, layer in enumerate(net[:losses.VGG_LAYERS[-1] + 1]):
+        a, b = layer(a), layer(b)
+        if i in losses.VGG_LAYERS:
+            feats.append((a - b).abs().mean().item())
+    terms = [w * f for w, f in zip(losses.VGG_WEIGHTS, feats, strict=True)]
+    backbone = bb.Backbone(net, "vgg19[random-init]")
+    assert losses.VGGLoss(backbone)(x, y).item() == pytest.approx(sum(terms), rel=1e-5)
+    assert losses.VGGLoss(backbone, losses.VGG_LAYERS[:3])(x, y).item() == pytest.approx(sum(terms[:3]), rel=1e-5)
+    pooled = losses.VGGLoss(backbone, downsample=2)(x, y).item()
+    assert pooled == pytest.approx(losses.VGGLoss(backbone)(F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="downsample must be an integer >= 1"):
+        losses.VGGLoss(backbone, downsample=0)
+    with pytest.raises(ValueError, match="1 to 5 layers"):
+        losses.VGGLoss(backbone, ())
+
+
+@pytest.mark.parametrize("over, message", [({"vgg_layers": 0}, "vgg_layers must be >= 1"),
+                                           ({"vgg_layers": 6}, "vgg_layers must be at most 5"),
+                                           ({"vgg_downsample": 0}, "vgg_downsample must be >= 1")])
+def test_the_cheaper_vgg_settings_are_checked(over, message):
+    with pytest.raises(ValueError, match=message):
+        ds.TrainConfig(**over)
