@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from ..primitives.primitive import Primitive, decode, encode
-from .tps import Omega, pixel_grid, sample_tps_grids
+from .tps import Omega, pixel_grid, sample_displacements, tps_field
 
-__all__ = ["MODES", "PADDINGS", "CropFlip", "sample_grids", "crop_flip_grids", "warp", "augment_pair"]
+__all__ = ["MODES", "PADDINGS", "CropFlip", "sample_grids", "draw_warps", "grids_from_draws", "crop_flip_grids", "warp",
+           "augment_pair"]
 
 MODES = ("tps", "crop_flip", "none")
 PADDINGS = ("reflection", "border", "zeros")
@@ -63,16 +64,69 @@ def crop_flip_grids(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Sampling grids ``(B, H, W, 2)`` of random crops (resized to H×W) with random flips."""
+    draw = draw_warps("crop_flip", batch, generator, dtype=dtype)
+    return grids_from_draws("crop_flip", {k: v.to(device) for k, v in draw.items()}, batch, h, w, device, dtype,
+                            crop=cfg)
+
+
+def draw_warps(
+    mode: str,
+    batch: int,
+    generator: torch.Generator | None = None,
+    omega: Omega | None = None,
+    flip: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, torch.Tensor]:
+    """The random numbers of B warps of ``mode``, drawn from ``generator`` on its device (CPU by default): ``"d"``
+    TPS control displacements ``(B, N, 2)``, ``"u"`` crop+flip uniforms ``(B, 4)`` (crop side, centre x, y,
+    flip), ``"r"`` the flip's uniforms ``(B,)`` (``flip`` in "tps"/"none"). :func:`grids_from_draws` turns them
+    into grids on any device, so the numbers of many steps can be drawn ahead and moved in one copy
+    (:class:`~.warps.WarpStream`); :func:`sample_grids` is the two in one call."""
+    if mode not in MODES:
+        raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(MODES)}")
     dev = generator.device if generator is not None else "cpu"
-    u = torch.rand(batch, 4, generator=generator, device=dev, dtype=dtype).to(device)
-    s = cfg.min_scale + (1 - cfg.min_scale) * u[:, 0]  # crop side fraction
-    cx = (2 * u[:, 1] - 1) * (1 - s)  # crop centre, keeping the crop inside the image
-    cy = (2 * u[:, 2] - 1) * (1 - s)
-    sign = torch.where(u[:, 3] < cfg.flip_p, -1.0, 1.0).to(dtype)
-    p = pixel_grid(h, w, device, dtype)
-    x = cx[:, None, None] + s[:, None, None] * sign[:, None, None] * p[None, ..., 0]
-    y = cy[:, None, None] + s[:, None, None] * p[None, ..., 1]
-    return torch.stack([x, y], -1)
+    if mode == "crop_flip":
+        return {"u": torch.rand(batch, 4, generator=generator, device=dev, dtype=dtype)}
+    draw = {"d": sample_displacements(omega or Omega(), batch, generator, dtype)} if mode == "tps" else {}
+    if flip:  # drawn after the warps, from the same generator
+        draw["r"] = torch.rand(batch, generator=generator, device=dev)
+    return draw
+
+
+def grids_from_draws(
+    mode: str,
+    draw: dict[str, torch.Tensor],
+    batch: int,
+    h: int,
+    w: int,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    omega: Omega | None = None,
+    crop: CropFlip | None = None,
+    base: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sampling grids ``(batch, H, W, 2)`` from :func:`draw_warps`'s numbers (already on ``device``): pure tensor
+    arithmetic, no random draw, no host copy. ``base``: :func:`~.tps.pixel_grid` ``(H, W, 2)`` made once by the
+    caller (default: made here)."""
+    p = pixel_grid(h, w, device, dtype) if base is None else base
+    if mode == "crop_flip":
+        u, cfg = draw["u"], crop or CropFlip()
+        s = cfg.min_scale + (1 - cfg.min_scale) * u[:, 0]  # crop side fraction
+        cx = (2 * u[:, 1] - 1) * (1 - s)  # crop centre, keeping the crop inside the image
+        cy = (2 * u[:, 2] - 1) * (1 - s)
+        sign = torch.where(u[:, 3] < cfg.flip_p, -1.0, 1.0).to(dtype)
+        x = cx[:, None, None] + s[:, None, None] * sign[:, None, None] * p[None, ..., 0]
+        y = cy[:, None, None] + s[:, None, None] * p[None, ..., 1]
+        return torch.stack([x, y], -1)
+    if mode == "tps":
+        d = draw["d"]
+        grid = tps_field(omega or Omega(), d, h, w, dtype) + p
+    else:
+        grid = p.expand(batch, h, w, 2)
+    if "r" not in draw:
+        return grid
+    sign = torch.where(draw["r"] < 0.5, -1.0, 1.0).to(dtype)
+    return torch.stack([grid[..., 0] * sign[:, None, None], grid[..., 1]], -1)
 
 
 def sample_grids(
@@ -93,19 +147,9 @@ def sample_grids(
     mirrored pair (the official code's random flip, drawn after the warps from the same generator);
     ``"crop_flip"`` flips on its own (``crop.flip_p``) and ignores it.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown augmentation {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "crop_flip":
-        return crop_flip_grids(crop or CropFlip(), batch, h, w, generator, device, dtype)
-    if mode == "tps":
-        grid = sample_tps_grids(omega or Omega(), batch, h, w, generator, device, dtype)
-    else:
-        grid = pixel_grid(h, w, device, dtype).expand(batch, h, w, 2)
-    if not flip:
-        return grid
-    dev = generator.device if generator is not None else "cpu"
-    sign = torch.where(torch.rand(batch, generator=generator, device=dev) < 0.5, -1.0, 1.0).to(device, dtype)
-    return torch.stack([grid[..., 0] * sign[:, None, None], grid[..., 1]], -1)
+    draw = draw_warps(mode, batch, generator, omega, flip and mode != "crop_flip", dtype)
+    draw = {k: v.to(device, non_blocking=True) for k, v in draw.items()}
+    return grids_from_draws(mode, draw, batch, h, w, device, dtype, omega, crop)
 
 
 def warp(x: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear", padding: str = "reflection") -> torch.Tensor:

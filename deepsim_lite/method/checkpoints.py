@@ -2,8 +2,8 @@
 
 A checkpoint holds tensors and plain types only (read with ``weights_only=True``, :func:`.model.read_checkpoint`)
 and is written atomically with a checksum (:func:`.model.add_checksum`): the step, the config, every training
-pair, G and D, both optimisers, the warp generator's state, the loss history and the model as ``model.pt``
-would hold it. :func:`restore` puts such a state back into a :class:`~.step.TrainStep` and warp generator, so a
+pair, G and D, both optimisers, the warp stream's state, the loss history and the model as ``model.pt``
+would hold it. :func:`restore` puts such a state back into a :class:`~.step.TrainStep` and warp stream, so a
 resumed run continues bit for bit. :func:`load_init` starts a new run from another run's weights
 (fine-tuning). The loop that writes them is :mod:`.train`.
 """
@@ -22,8 +22,10 @@ from ..primitives.primitive import Primitive, describe_channels
 from .config import TrainConfig
 from .model import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, DeepSIMModel, add_checksum, read_checkpoint
 from .step import TrainStep
+from .warps import WarpStream
 
-__all__ = ["NonFiniteLossError", "RunFinishedError", "training_state", "write", "read", "restore", "check_finite",
+__all__ = ["NonFiniteLossError", "RunFinishedError", "training_state", "write", "snapshot", "BackgroundWriter", "read",
+           "restore", "check_finite", "generator_state",
            "read_init", "load_init", "training_pairs", "resumable_checkpoint"]
 
 # Architecture fields a model must share with a config to start a run from its weights (``init_from``).
@@ -44,7 +46,7 @@ class RunFinishedError(ValueError):
                          f"fit(..., init_from={str(run_dir)!r})")
 
 
-def training_state(step: int, config: TrainConfig, pairs: list[Pair], gan: TrainStep, warps: torch.Generator,
+def training_state(step: int, config: TrainConfig, pairs: list[Pair], gan: TrainStep, warps: WarpStream,
                    history: list[dict], init_from: str | None, model: DeepSIMModel) -> dict:
     """The whole training state as tensors and plain types (safe to load with ``weights_only``)."""
     return {
@@ -87,11 +89,11 @@ def read(path: str | os.PathLike, device: str | None = None) -> tuple[dict, Trai
     return state, config, pairs
 
 
-def restore(state: dict, gan: TrainStep, warps: torch.Generator, path: str | os.PathLike
+def restore(state: dict, gan: TrainStep, warps: WarpStream, path: str | os.PathLike
             ) -> tuple[int, list[dict], str | None]:
-    """Put a checkpoint's networks, optimisers and warp-generator state back; -> ``(step, history, init_from)``."""
+    """Put a checkpoint's networks, optimisers and warp-stream state back; -> ``(step, history, init_from)``."""
     try:
-        gan.G.load_state_dict(state["G"])
+        gan.G.load_state_dict(generator_state(state))
         gan.D.load_state_dict(state["D"])
         gan.opt_G.load_state_dict(state["opt_G"])
         gan.opt_D.load_state_dict(state["opt_D"])

@@ -66,6 +66,7 @@ __all__ = [
     "affine_lstsq",
     "sample_displacements",
     "sample_tps_grids",
+    "tps_field",
 ]
 
 
@@ -328,7 +329,14 @@ def sample_tps_grids(
     d = sample_displacements(omega, batch, generator, dtype) if displacements is None else displacements
     if d.shape != (batch, omega.grid_size**2, 2):
         raise ValueError(f"displacements must be ({batch}, {omega.grid_size ** 2}, 2), got {tuple(d.shape)}")
-    basis = _warp_basis(h, w, omega.grid_size, float(omega.lam), str(device), dtype)
     d = d.to(device=device, dtype=dtype, non_blocking=True)
-    field = torch.einsum("mn,bnd->bmd", basis, d).reshape(batch, h, w, 2)
-    return pixel_grid(h, w, device, dtype) + field
+    return pixel_grid(h, w, device, dtype) + tps_field(omega, d, h, w, dtype)
+
+
+def tps_field(omega: Omega, displacements: torch.Tensor, h: int, w: int, dtype: torch.dtype = torch.float32
+              ) -> torch.Tensor:
+    """The displacement field ``(B, H, W, 2)`` of the warps whose control points move by ``displacements``
+    ``(B, N, 2)`` (on the device the field is made on): one matmul with :func:`_warp_basis` (cached per size and
+    device), no host work. :func:`sample_tps_grids` adds the pixel grid to it."""
+    basis = _warp_basis(h, w, omega.grid_size, float(omega.lam), str(displacements.device), dtype)
+    return torch.einsum("mn,bnd->bmd", basis, displacements).reshape(displacements.shape[0], h, w, 2)

@@ -50,8 +50,9 @@ from .checkpoints import NonFiniteLossError, RunFinishedError, training_pairs
 from .config import TrainConfig
 from .model import DeepSIMModel, render
 from .nets import count_parameters
-from .step import TrainStep, region
+from .step import LOSS_TERMS, TrainStep, region
 from .viz import make_grid
+from .warps import WarpStream
 
 __all__ = ["TrainResult", "Trainer", "fit", "resume", "lr_factor",
            # where they were before 0.7; they live in .checkpoints
@@ -132,7 +133,9 @@ class Trainer:
         self.gan = TrainStep(config, self.pair.primitive.channels)
         self.device = self.gan.device
         self.init_from = checkpoints.load_init(self.gan, *start, reset_optimiser) if start is not None else None
-        self.aug_gen = torch.Generator().manual_seed(config.seed + 1)
+        # the warp stream: drawn ahead in chunks from one generator, in the order steps use it
+        self.warps = WarpStream(config, len(self.pairs), self.pair.size, torch.Generator().manual_seed(config.seed + 1),
+                                self.device)
         self.cond = torch.stack([encode(p.primitive, self.device) for p in self.pairs])  # (N, C_p, H, W)
         self.real = torch.stack([p.image for p in self.pairs]).to(self.device)  # (N, 3, H, W)
         self.step = 0
@@ -180,13 +183,11 @@ class Trainer:
     # -- one step of Eq. 5: warps drawn here, the update in TrainStep
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
+        which, grid = self.warps.next()
         real, cond, batch = self.real, self.cond, c.batch_size
-        if len(self.pairs) > 1:  # which pair each warp transforms, drawn from the warp stream first
-            which = torch.randint(len(self.pairs), (c.batch_size,), generator=self.aug_gen).to(self.device)
+        if which is not None:  # which pair each warp transforms (several pairs)
             real, cond, batch = real[which], cond[which], None
-        real, cond = augment.augment_pair(real, cond, c.augmentation, batch=batch,
-                                          generator=self.aug_gen, omega=c.omega, crop=c.crop, padding=c.padding,
-                                          flip=c.flip)
+        real, cond = augment.augment_pair(real, cond, batch=batch, grid=grid, padding=c.padding)
         return cond, real
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -348,7 +349,7 @@ class Trainer:
 
     def checkpoint_state(self) -> dict:
         """The whole training state as tensors and plain types (:func:`~.checkpoints.training_state`)."""
-        return checkpoints.training_state(self.step, self.config, self.pairs, self.gan, self.aug_gen, self.history,
+        return checkpoints.training_state(self.step, self.config, self.pairs, self.gan, self.warps, self.history,
                                           self.init_from, self.model())
 
     @classmethod

@@ -359,7 +359,7 @@ def test_resume_keeps_the_lr_schedule_the_warp_stream_and_the_cadence(small_pair
     assert sorted(p.name for p in (tmp_path / "part" / "samples").iterdir()) == \
         sorted(p.name for p in (tmp_path / "full" / "samples").iterdir()) == \
         ["step_000003.png", "step_000006.png", "step_000009.png"]
-    assert torch.equal(again.aug_gen.get_state(), full.aug_gen.get_state()), "the same number of warps was drawn"
+    assert torch.equal(again.warps.get_state(), full.warps.get_state()), "the same number of warps was drawn"
 
 
 
