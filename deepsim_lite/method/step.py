@@ -41,6 +41,21 @@ def region(name: str):
     return torch.profiler.record_function(f"deepsim::{name}")
 
 
+class _KeepGraph:
+    """A compiled network whose graph G's backward keeps for D's (``retain_graph``). Compiled backwards
+    donate their saved buffers by default, which forbids that; this compiles without donation (a setting
+    scoped to the network's calls, not a global one)."""
+
+    def __init__(self, compiled) -> None:
+        self.compiled = compiled
+
+    def __call__(self, x: torch.Tensor):
+        from torch._functorch import config as functorch_config
+
+        with functorch_config.patch(donated_buffer=False):
+            return self.compiled(x)
+
+
 class TrainStep:
     """G, D and their optimisers for one config, and one update of each per call.
 
@@ -65,6 +80,8 @@ class TrainStep:
         self._build_optimisers()
         self.rec_loss, self.perceptual, self.rec_weight = self._reconstruction_loss()
         self.G_step, self.D_step = self._maybe_compile()
+        self._g_params, self._d_params = list(self.G.parameters()), list(self.D.parameters())
+        self._zero = torch.zeros((), device=self.device)  # made once: the terms a config leaves out
 
     def _build_networks(self, in_channels: int) -> None:
         c = self.config
@@ -97,7 +114,7 @@ class TrainStep:
         c = self.config
         if not c.compile:
             return self.G, self.D
-        return torch.compile(self.G, mode=c.compile_mode), torch.compile(self.D, mode=c.compile_mode)
+        return tuple(_KeepGraph(torch.compile(net, mode=c.compile_mode)) for net in (self.G, self.D))
 
     def set_lr(self, lr: float) -> None:
         """The learning rate of both optimisers for the next calls (the schedule is the loop's)."""
@@ -106,7 +123,13 @@ class TrainStep:
                 g["lr"] = lr
 
     def __call__(self, cond: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One G update, then one D update, on a batch of warped pairs.
+        """One G update and one D update, on a batch of warped pairs.
+
+        D runs once, on ``[G(cond); real]`` (a batch of 2B), and both losses are read from that: G's
+        adversarial and feature-matching terms, D's real and fake terms. G's backward stops at G's weights
+        and D's at D's (``backward(inputs=...)``), so each network gets exactly the gradient of the paper's
+        alternating step — D's from predictions of the weights it had before either update, as before,
+        when D ran a second time on ``G(cond).detach()`` — with one D forward fewer.
 
         Args:
             cond: ``(B, C_p, H, W)`` encoded primitives on :attr:`device`.
@@ -120,36 +143,34 @@ class TrainStep:
             with region("augment"):  # counted with the batch's preparation, as before the step was its own unit
                 cond = cond.contiguous(memory_format=torch.channels_last)
                 real = real.contiguous(memory_format=torch.channels_last)
-        zero = torch.zeros((), device=self.device)
+        zero = self._zero
+        b = cond.shape[0]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             with region("G forward"):
                 fake = self.G_step(cond)
-            with region("D forward"):
-                pred_fake = self.D_step(torch.cat([cond, fake], 1))
-                pred_real = self.D_step(torch.cat([cond, real], 1))
+            with region("D forward"):  # once, on [fake; real]: D is the same network for G's loss and its own
+                pred = self.D_step(torch.cat([torch.cat([cond, fake], 1), torch.cat([cond, real], 1)], 0))
+                pred_fake = [[t[:b] for t in scale] for scale in pred]
+                pred_real = [[t[b:] for t in scale] for scale in pred]
             with region("losses"):
                 loss_g_gan = lsgan_loss(pred_fake, True)
                 loss_g_feat = feature_matching_loss(pred_fake, pred_real) * c.lambda_feat
                 loss_g_rec = self.rec_loss(fake.float(), real) * self.rec_weight if self.rec_loss is not None else zero
                 loss_g_l1 = (fake.float() - real).abs().mean() * c.lambda_l1 if c.lambda_l1 else zero
                 loss_g = loss_g_gan + loss_g_feat + loss_g_rec + loss_g_l1
-        with region("G backward"):
-            self.opt_G.zero_grad(set_to_none=True)
-            loss_g.backward()
-        with region("optimiser"):
-            self.opt_G.step()
-
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            with region("D forward"):
-                pred_fake_d = self.D_step(torch.cat([cond, fake.detach()], 1))
-            with region("losses"):
-                loss_d_fake = lsgan_loss(pred_fake_d, False)
+                # D's loss on the same predictions; backward(inputs=D's weights) keeps G out of it, as
+                # fake.detach() did when D ran a second time
+                loss_d_fake = lsgan_loss([[s[-1]] for s in pred_fake], False)
                 loss_d_real = lsgan_loss([[s[-1]] for s in pred_real], True)
                 loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        with region("G backward"):  # G's gradients only: D's weight gradients are not computed for G's loss
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_g.backward(inputs=self._g_params, retain_graph=True)
         with region("D backward"):
             self.opt_D.zero_grad(set_to_none=True)
-            loss_d.backward()
+            loss_d.backward(inputs=self._d_params)
         with region("optimiser"):
+            self.opt_G.step()
             self.opt_D.step()
         terms = (loss_g_gan, loss_g_feat, loss_g_rec, loss_g_l1, loss_d_real, loss_d_fake)
         return {name: t.detach() for name, t in zip(LOSS_TERMS, terms, strict=True)}

@@ -110,3 +110,55 @@ def test_a_step_is_tensors_in_losses_out_and_the_same_for_the_same_seed(small_pa
     fresh = TrainStep(TINY, small_pair.primitive.channels)
     other = TrainStep(dataclasses.replace(TINY, seed=TINY.seed + 1), small_pair.primitive.channels)
     assert not torch.equal(next(other.G.parameters()), next(fresh.G.parameters())), "the seed picks the weights"
+
+
+def _two_forward_step(gan, cond, real):
+    """The step as 0.7 wrote it, the independent computation: G's update with D run on fake and on real, then
+    D's update with D run a third time on the detached fake."""
+    from deepsim_lite.method.losses import feature_matching_loss, lsgan_loss
+
+    c = gan.config
+    fake = gan.G(cond)
+    pred_fake, pred_real = gan.D(torch.cat([cond, fake], 1)), gan.D(torch.cat([cond, real], 1))
+    g_gan = lsgan_loss(pred_fake, True)
+    g_feat = feature_matching_loss(pred_fake, pred_real) * c.lambda_feat
+    g_rec = gan.rec_loss(fake.float(), real) * gan.rec_weight
+    gan.opt_G.zero_grad(set_to_none=True)
+    (g_gan + g_feat + g_rec).backward()
+    gan.opt_G.step()
+    d_fake = lsgan_loss(gan.D(torch.cat([cond, fake.detach()], 1)), False)
+    d_real = lsgan_loss([[s[-1]] for s in pred_real], True)
+    gan.opt_D.zero_grad(set_to_none=True)
+    (0.5 * (d_fake + d_real)).backward()
+    gan.opt_D.step()
+    return {"G_gan": g_gan, "G_feat": g_feat, "G_rec": g_rec, "D_real": d_real, "D_fake": d_fake}
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_one_d_forward_on_fake_and_real_is_the_two_forward_step_exactly(small_pair, batch):
+    """In float64 the one-forward step (D on [fake; real], backward(inputs=) per network) and the 0.7 step
+    give the same gradients for every weight of G and D, and the same losses over three updates (to 1e-12).
+    (Weights are not compared after Adam: a convolution's bias before an instance norm has a gradient of pure
+    rounding noise, which Adam divides by its own root and turns into steps of about lr.)"""
+    from deepsim_lite.method.step import TrainStep
+
+    config = dataclasses.replace(TINY, lr=5e-3)
+    ours, ref = (TrainStep(config, small_pair.primitive.channels) for _ in range(2))
+    for gan in (ours, ref):
+        gan.G.double()
+        gan.D.double()
+    g = torch.Generator().manual_seed(0)
+    for step in range(3):
+        cond = ds.encode(small_pair.primitive)[None].repeat(batch, 1, 1, 1).double()
+        cond = cond + 0.1 * torch.rand(cond.shape, generator=g, dtype=torch.float64)  # different items in a batch
+        real = small_pair.image[None].double().repeat(batch, 1, 1, 1).flip(0 if batch == 1 else -1)
+        a, b = ours(cond, real), _two_forward_step(ref, cond, real)
+        for k, v in b.items():
+            assert float(a[k]) == pytest.approx(float(v.detach()), rel=1e-12, abs=1e-14), k
+        if step == 0:  # the same weights went in: every gradient must agree
+            for net in ("G", "D"):
+                for (name, p), q in zip(getattr(ours, net).named_parameters(), getattr(ref, net).parameters(),
+                                        strict=True):
+                    scale = float(q.grad.abs().max())
+                    assert torch.allclose(p.grad, q.grad, rtol=0, atol=1e-12 * max(scale, 1.0)), f"{net}.{name}"
+                    assert p.grad is not None and scale > 0 or "bias" in name
