@@ -31,7 +31,7 @@ from .train import fit
 __all__ = ["cache_dir", "cached_model", "cache_key", "entry_name"]
 
 # Fields that change how a run is observed, not what it computes: not part of a cache key.
-_BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every")
+_BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "checkpoint_seconds")
 
 
 def cache_dir() -> Path:

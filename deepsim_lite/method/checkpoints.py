@@ -11,10 +11,13 @@ resumed run continues bit for bit. :func:`load_init` starts a new run from anoth
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import threading
 from pathlib import Path
 
 import torch
+from torch.nn.utils import get_total_norm
 
 from .._io import write_torch
 from ..primitives.pairs import Pair
@@ -57,8 +60,7 @@ def training_state(step: int, config: TrainConfig, pairs: list[Pair], gan: Train
         "pairs": [{"image": q.image.cpu(), "labels": q.primitive.labels, "edges": q.primitive.edges,
                    "n_labels": q.primitive.n_labels, "name": q.name} for q in pairs],
         "init_from": init_from,
-        "G": gan.G.state_dict(),
-        "D": gan.D.state_dict(),
+        "D": gan.D.state_dict(),  # G is stored once, in "model" (before 0.8 also as "G")
         "opt_G": gan.opt_G.state_dict(),
         "opt_D": gan.opt_D.state_dict(),
         "rng": {"aug": warps.get_state()},
@@ -67,10 +69,80 @@ def training_state(step: int, config: TrainConfig, pairs: list[Pair], gan: Train
     }
 
 
+def generator_state(state: dict) -> dict:
+    """G's weights in a training checkpoint: in its ``"model"`` (0.8 on), or its own ``"G"`` entry (before)."""
+    if "G" in state:
+        return state["G"]
+    try:
+        return state["model"]["generator"]
+    except (KeyError, TypeError):
+        raise KeyError("G") from None
+
+
 def write(path: str | os.PathLike, state: dict) -> Path:
     """Write a :func:`training_state` atomically, with its checksum."""
     write_torch(path, add_checksum(state))
     return Path(path)
+
+
+def snapshot(state: dict) -> dict:
+    """A copy of a :func:`training_state` that training can no longer change: every tensor copied to host
+    memory (page-locked from a GPU, copied without blocking, then waited for once), plain values as they are.
+    What :class:`BackgroundWriter` serialises and hashes while the next steps run."""
+    pending = []
+
+    def copy(obj):
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach()
+            if t.device.type == "cpu":
+                return t.clone()
+            host = torch.empty(t.shape, dtype=t.dtype, pin_memory=t.device.type == "cuda")
+            pending.append(host.copy_(t, non_blocking=True))
+            return host
+        if isinstance(obj, dict):
+            return {k: copy(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(copy(v) for v in obj)
+        return obj
+
+    out = copy(state)
+    if pending and torch.cuda.is_available():
+        torch.cuda.synchronize()  # the non-blocking copies have landed before another thread reads them
+    return out
+
+
+class BackgroundWriter:
+    """Writes checkpoints in a thread, one at a time, so that serialising, hashing (blake2b) and writing a
+    checkpoint (about 3 GB for the paper preset) overlap training instead of stopping it.
+
+    :meth:`submit` takes a :func:`snapshot` (training may change the live tensors at once); it first waits for
+    the previous write, and raises that write's error if it failed. :meth:`wait` does the same at the end of a
+    run, so no write is lost or left half done (each file is written atomically in any case).
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, path: str | os.PathLike, state: dict) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(path, state), name="deepsim-checkpoint")
+        self._thread.start()
+
+    def _write(self, path: str | os.PathLike, state: dict) -> None:
+        try:
+            write(path, state)
+        except BaseException as err:  # re-raised in the training thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        """Block until the write in flight (if any) is on disk; raise its error if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 def read(path: str | os.PathLike, device: str | None = None) -> tuple[dict, TrainConfig, list[Pair]]:
@@ -107,9 +179,14 @@ def restore(state: dict, gan: TrainStep, warps: WarpStream, path: str | os.PathL
 
 
 def check_finite(gan: TrainStep, step: int) -> None:
-    """Refuse to checkpoint a model whose weights went NaN or infinite."""
-    for name, net in (("generator", gan.G), ("discriminator", gan.D)):
-        if not all(torch.isfinite(p).all() for p in net.parameters()):
+    """Refuse to checkpoint a model whose weights went NaN or infinite. The test runs on the device, as one
+    reduction per network (the largest |weight|, NaN if any is), and reads one flag: one synchronisation."""
+    nets = (("generator", gan.G), ("discriminator", gan.D))
+    peaks = torch.stack([get_total_norm(list(net.parameters()), float("inf")) for _, net in nets])
+    if bool(torch.isfinite(peaks).all()):
+        return
+    for (name, _), peak in zip(nets, peaks.tolist(), strict=True):
+        if not math.isfinite(peak):
             raise NonFiniteLossError(f"training diverged: the {name} has non-finite weights at step {step}; "
                                      "the last good checkpoint is kept (lower lr or check the inputs)")
 
@@ -129,7 +206,8 @@ def _init_state(source: DeepSIMModel | str | os.PathLike) -> tuple[dict, str]:
     raw = read_checkpoint(source)
     if raw["format"] == CHECKPOINT_FORMAT:
         pr = raw.get("pairs", [raw.get("pair", {})])[0]
-        state = {**raw, "n_labels": pr.get("n_labels"), "has_edges": pr.get("edges") is not None}
+        state = {**raw, "n_labels": pr.get("n_labels"), "has_edges": pr.get("edges") is not None,
+                 "G": generator_state(raw)}
     else:
         state = {**raw, "G": raw.get("generator")}
     return state, f"{source} at step {raw.get('step', raw.get('info', {}).get('steps', '?'))}"

@@ -83,6 +83,7 @@ class TrainConfig:
     log_every: int = 25  # losses are synchronised to the host only every N steps
     preview_every: int = 0  # 0: no previews during training
     checkpoint_every: int = 500  # steps between checkpoints in the run directory
+    checkpoint_seconds: float = 0.0  # also checkpoint when this long has passed since the last one (0: steps only)
 
     def __post_init__(self) -> None:
         _choice("primitive_kind", self.primitive_kind, KINDS)
@@ -113,7 +114,7 @@ class TrainConfig:
             raise ValueError(f"seed must be below 2**63 - 1, got {self.seed}")
         if self.max_side is not None:
             _int_at_least("max_side", self.max_side, 2 * self.multiple)
-        for name in ("lambda_feat", "lambda_vgg", "lambda_fallback_l1", "lambda_l1"):
+        for name in ("lambda_feat", "lambda_vgg", "lambda_fallback_l1", "lambda_l1", "checkpoint_seconds"):
             _finite_at_least(name, getattr(self, name), 0.0)
         _finite_at_least("lr", self.lr, 0.0)
         if self.lr == 0:

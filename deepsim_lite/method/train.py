@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -142,6 +143,7 @@ class Trainer:
         self.history: list[dict] = []
         self.previews: list[np.ndarray] = []
         self._preview_prim = self._held_out_warp()
+        self._writer = checkpoints.BackgroundWriter()
 
     @staticmethod
     def _check_pairs(pairs: Pair | Sequence[Pair], config: TrainConfig) -> list[Pair]:
@@ -230,22 +232,26 @@ class Trainer:
         if self.run_dir is not None:
             self._prepare_run_dir()
         start_step, t0 = self.step, time.perf_counter()
-        with self._progress_bar(progress) as bar, _deferred_interrupt() as interrupt:
-            sums: dict[str, torch.Tensor] = {}
+        last_save = t0
+        with self._progress_bar(progress) as bar, _deferred_interrupt() as interrupt, self._writer_drained():
+            sums: torch.Tensor | None = None  # the loss terms summed on the device since the last row
             n_acc = 0
             while self.step < end and not interrupt["set"]:
-                for k, v in self.train_step().items():
-                    sums[k] = sums[k] + v if k in sums else v.clone()
+                terms = torch.stack(list(self.train_step().values()))
+                sums = terms if sums is None else sums + terms
                 n_acc += 1
                 bar.update(1)
                 if self.step % c.log_every == 0 or self.step == end or interrupt["set"]:
                     self._log_row(sums, n_acc, t0, bar)
-                    sums, n_acc = {}, 0
+                    sums, n_acc = None, 0
                 if c.preview_every and self.step % c.preview_every == 0:
                     self._preview(preview)
-                if self.run_dir is not None and self.step % c.checkpoint_every == 0 and self.step < end:
+                due = self.step % c.checkpoint_every == 0 or (
+                    c.checkpoint_seconds > 0 and time.perf_counter() - last_save >= c.checkpoint_seconds)
+                if self.run_dir is not None and due and self.step < end:
                     checkpoints.check_finite(self.gan, self.step)
-                    self.save_checkpoint()
+                    self.save_checkpoint(background=True)
+                    last_save = time.perf_counter()
             if n_acc:  # Ctrl-C landed during a preview or checkpoint: log the steps since the last row
                 self._log_row(sums, n_acc, t0, bar)
         wall = time.perf_counter() - t0
@@ -263,8 +269,21 @@ class Trainer:
         return tqdm(total=self.config.iterations, initial=self.step, disable=not progress, desc="DeepSIM", leave=True,
                     mininterval=10.0 if quiet_log else 0.1)
 
-    def _log_row(self, sums: dict[str, torch.Tensor], n: int, t0: float, bar) -> None:
-        row = {"step": self.step, **{k: float(v) / n for k, v in sums.items()},
+    @contextmanager
+    def _writer_drained(self):
+        """Checkpoints written in the background are on disk when the loop ends, however it ends; a failed
+        write raises (unless the loop is already raising)."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._writer.wait()
+            raise
+        self._writer.wait()
+
+    def _log_row(self, sums: torch.Tensor, n: int, t0: float, bar) -> None:
+        means = (sums / n).tolist()  # the one host synchronisation of log_every steps
+        row = {"step": self.step, **dict(zip(LOSS_TERMS, means, strict=True)),
                "lr": self.gan.opt_G.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
         if not all(np.isfinite(v) for v in row.values()):
             bad = ", ".join(k for k, v in row.items() if not np.isfinite(v))
@@ -339,12 +358,20 @@ class Trainer:
         if self.run_dir is not None and (mode == "files" or not inline):
             write_png(self.run_dir / "samples" / f"step_{self.step:06d}.png", img)
 
-    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the full training state atomically (default ``<run_dir>/checkpoints/last.pt``)."""
+    def save_checkpoint(self, path: str | os.PathLike | None = None, background: bool = False) -> Path:
+        """Write the full training state atomically (default ``<run_dir>/checkpoints/last.pt``).
+
+        ``background``: copy the state (:func:`~.checkpoints.snapshot`) and write it in a thread while training
+        goes on (the loop's checkpoints); otherwise wait for any such write, then write here and return.
+        """
         if path is None:
             if self.run_dir is None:
                 raise ValueError("no run directory: pass a path to save_checkpoint")
             path = self.run_dir / "checkpoints" / "last.pt"
+        if background:
+            self._writer.submit(path, checkpoints.snapshot(self.checkpoint_state()))
+            return Path(path)
+        self._writer.wait()
         return checkpoints.write(path, self.checkpoint_state())
 
     def checkpoint_state(self) -> dict:
@@ -358,7 +385,7 @@ class Trainer:
         """Rebuild a trainer exactly as it was when ``path`` was written."""
         state, config, pairs = checkpoints.read(path, device)
         trainer = cls(pairs, config, run_dir)  # outside read's checks: its own errors (out of memory) say what they are
-        trainer.step, trainer.history, trainer.init_from = checkpoints.restore(state, trainer.gan, trainer.aug_gen,
+        trainer.step, trainer.history, trainer.init_from = checkpoints.restore(state, trainer.gan, trainer.warps,
                                                                                path)
         return trainer
 

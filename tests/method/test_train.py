@@ -158,7 +158,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(sma
     with pytest.raises(train.NonFiniteLossError, match="non-finite .* at step 4; the last good checkpoint is kept"):
         train.fit(small_pair, cfg, tmp_path, progress=False)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
-    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["G"].values())
+    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"]["generator"].values())
 
 
 def test_a_cut_off_metrics_line_and_orphaned_temp_files_do_not_block_resume(small_pair, tmp_path):
@@ -239,8 +239,8 @@ def test_ctrl_c_during_a_checkpoint_logs_the_steps_and_on_the_last_step_is_no_in
 
     sent = []
 
-    def save_then_ctrl_c(self, path=None):
-        out = real_save(self, path)
+    def save_then_ctrl_c(self, path=None, background=False):
+        out = real_save(self, path, background)
         if self.step == 3 and not sent:  # one Ctrl-C while the checkpoint of step 3 is being written
             sent.append(1)
             os.kill(os.getpid(), signal.SIGINT)
@@ -339,9 +339,9 @@ def test_resume_keeps_the_lr_schedule_the_warp_stream_and_the_cadence(small_pair
     saved = []
     real_save = train.Trainer.save_checkpoint
 
-    def record(self, path=None):
+    def record(self, path=None, background=False):
         saved.append(self.step)
-        return real_save(self, path)
+        return real_save(self, path, background)
 
     train.Trainer.save_checkpoint = record
     try:
