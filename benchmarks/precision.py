@@ -1,12 +1,14 @@
-"""bf16 autocast vs fp32: the same training run in both precisions, scored on held-out warps.
+"""bf16 autocast vs TF32 vs fp32: the same training run in each precision, scored on held-out warps.
 
-The default precision is chosen on evidence: the same config, seed and warps trained twice, once in fp32
-and once under bf16 autocast (the code path CUDA runs), then each model scored on held-out TPS warps of
+The default precision is chosen on evidence: the same config, seed and warps trained in fp32, on CUDA also
+with TF32 matmuls/convolutions, and under bf16 autocast (``--cuda-graph``: each replayed from a CUDA graph),
+then each model scored on held-out TPS warps of
 another seed (PSNR, SSIM; mean ± std over the warps) and timed. On the CPU it trains the lesson preset at
 lesson size; on a GPU the paper preset at 256x256.
 
     python benchmarks/precision.py                         # CPU: lesson preset, 800 steps each
     python benchmarks/precision.py --steps 2000            # GPU: paper preset at 256x256
+    python benchmarks/precision.py --steps 600 --cuda-graph   # GPU, under graphs (make gpu-check)
 
 Writes ``benchmarks/results/precision_<device>.json``.
 """
@@ -35,6 +37,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="training steps of each run (default: the lesson "
                     "preset's 800 on CPU, 2000 on CUDA)")
     ap.add_argument("--held-out", type=int, default=16, help="held-out TPS warps scored")
+    ap.add_argument("--cuda-graph", action="store_true", help="every run replays its step from a CUDA graph")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -47,10 +50,13 @@ def main() -> None:
                                  checkpoint_every=10**9)
     pair = make_pair((h, w), base.multiple)
     runs = {}
-    for name, amp in (("fp32", False), ("bf16", True)):
-        if cuda:  # true fp32: no TF32 tensor cores in the fp32 run
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = amp
-        trainer = train.Trainer(pair, dataclasses.replace(base, amp=amp))
+    # fp32 (no TF32 tensor cores), then on CUDA fp32 with TF32 matmuls and convolutions, then bf16 autocast
+    variants = (("fp32", False, False), ("tf32", False, True), ("bf16", True, True)) if cuda else \
+        (("fp32", False, False), ("bf16", True, False))
+    for name, amp, tf32 in variants:
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        trainer = train.Trainer(pair, dataclasses.replace(base, amp=amp, cuda_graph=args.cuda_graph and cuda))
         if trainer.gan.amp != amp:
             sys.exit(f"precision: bf16 autocast is not available on {device}")
         sync(device)
@@ -65,10 +71,11 @@ def main() -> None:
               f"{r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} dB, SSIM {r['ssim_mean']:.3f} ± {r['ssim_std']:.3f} "
               f"[{preset}, {h}x{w}, {result.perceptual}]")
     delta = runs["bf16"]["psnr_mean"] - runs["fp32"]["psnr_mean"]
+    fastest = max(runs, key=lambda k: runs[k]["steps_per_s"])
     print(f"bf16 - fp32: {delta:+.2f} dB PSNR, speed x{runs['bf16']['steps_per_s'] / runs['fp32']['steps_per_s']:.2f}")
     write_result({"benchmark": "precision", "device": device_name(device), "torch": torch.__version__,
                   "preset": preset, "size": f"{h}x{w}", "steps": steps, "held_out_warps": args.held_out,
-                  "runs": runs, "bf16_minus_fp32_psnr_db": delta,
+                  "runs": runs, "bf16_minus_fp32_psnr_db": delta, "fastest": fastest, "cuda_graph": args.cuda_graph,
                   "command": "python benchmarks/precision.py " + " ".join(sys.argv[1:])}, "precision", device, args.out)
 
 

@@ -21,7 +21,7 @@ _RESUME_HONOURS = ("--out", "--device", "--quiet")
 _CONFIGURING = (("IMAGE", "images"), ("--primitive", "primitive"), ("--primitive-file", "primitive_file"),
                 ("--preset", "preset"), ("--augmentation", "augmentation"), ("--iterations", "iterations"),
                 ("--max-side", "max_side"), ("--seed", "seed"), ("--init-from", "init_from"),
-                ("--segmentation", "segmentation"))
+                ("--segmentation", "segmentation"), ("--cuda-graph", "cuda_graph"))
 
 
 def add_train(sub) -> None:
@@ -40,6 +40,8 @@ def add_train(sub) -> None:
     p.add_argument("--iterations", type=positive, help="override the preset's iteration count")
     p.add_argument("--max-side", type=int_at_least(8), help="downscale the image to this longer side")
     p.add_argument("--device", help="auto | cuda | mps | cpu")
+    p.add_argument("--cuda-graph", action="store_const", const=True, default=None,
+                   help="on a CUDA GPU, replay each training step from one CUDA graph (TrainConfig.cuda_graph)")
     p.add_argument("--seed", type=non_negative, help="seed of the networks and the warps (default 0)")
     p.add_argument("--out", default="runs/latest", help="run directory")
     p.add_argument("--resume", action="store_true",
@@ -85,8 +87,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace):
-    overrides = {name: getattr(args, name) for name in ("augmentation", "seed", "iterations", "max_side", "device")
-                 if getattr(args, name) is not None}
+    overrides = {name: getattr(args, name) for name in ("augmentation", "seed", "iterations", "max_side", "device",
+                                                        "cuda_graph") if getattr(args, name) is not None}
     kind, prims = args.primitive or "auto", None
     if args.primitive_file:
         if len(args.primitive_file) != len(args.images):

@@ -167,8 +167,7 @@ def restore(state: dict, gan: TrainStep, warps: WarpStream, path: str | os.PathL
     try:
         gan.G.load_state_dict(generator_state(state))
         gan.D.load_state_dict(state["D"])
-        gan.opt_G.load_state_dict(state["opt_G"])
-        gan.opt_D.load_state_dict(state["opt_D"])
+        _load_moments(gan, state)  # this run's optimiser settings (a run saved from a CUDA graph resumes eagerly)
         warps.set_state(state["rng"]["aug"])
         return int(state["step"]), list(state["history"]), state.get("init_from")
     except KeyError as err:
@@ -264,6 +263,10 @@ def _load_moments(gan: TrainStep, state: dict) -> None:
         opt.load_state_dict(state[key])
         for group, settings in zip(opt.param_groups, own, strict=True):
             group.update(settings)
+            on_device = group.get("capturable") or group.get("fused")  # where this Adam keeps its step counts
+            for p in group["params"]:
+                if "step" in opt.state.get(p, {}):
+                    opt.state[p]["step"] = opt.state[p]["step"].to(p.device if on_device else "cpu", torch.float32)
 
 
 def _pairs_of(state: dict) -> list[Pair]:

@@ -80,6 +80,7 @@ class TrainConfig:
     compile_mode: str = "default"  # torch.compile mode: "default" | "reduce-overhead" (CUDA graphs) | "max-autotune"
     channels_last: bool | None = None  # NHWC memory format, CUDA at batch >= 2 only (wrong gradients elsewhere)
     fused_adam: bool | None = None  # fused Adam kernel; None: on CUDA only (foreach elsewhere)
+    cuda_graph: bool = False  # on CUDA, replay the whole step from one CUDA graph (method/graphed.py); no compile
     log_every: int = 25  # losses are synchronised to the host only every N steps
     preview_every: int = 0  # 0: no previews during training
     checkpoint_every: int = 500  # steps between checkpoints in the run directory
@@ -127,6 +128,11 @@ class TrainConfig:
         for name in ("amp", "channels_last", "fused_adam"):
             if not any(getattr(self, name) is v for v in (None, True, False)):
                 raise ValueError(f"{name} must be True, False or None, got {getattr(self, name)!r}")
+        if self.cuda_graph is not True and self.cuda_graph is not False:
+            raise ValueError(f"cuda_graph must be True or False, got {self.cuda_graph!r}")
+        if self.cuda_graph and self.compile:
+            raise ValueError("cuda_graph captures the eager step: set compile=False (or compile with "
+                             "compile_mode='reduce-overhead' instead of cuda_graph)")
         if not isinstance(self.omega, Omega) or not isinstance(self.crop, CropFlip):
             raise ValueError("omega must be a tps.Omega and crop an augment.CropFlip")
 

@@ -117,10 +117,14 @@ class TrainStep:
         return tuple(_KeepGraph(torch.compile(net, mode=c.compile_mode)) for net in (self.G, self.D))
 
     def set_lr(self, lr: float) -> None:
-        """The learning rate of both optimisers for the next calls (the schedule is the loop's)."""
+        """The learning rate of both optimisers for the next calls (the schedule is the loop's). A rate held as
+        a device tensor (a CUDA graph reads it: :func:`~.graphed.make_capturable`) is filled in place."""
         for opt in (self.opt_G, self.opt_D):
             for g in opt.param_groups:
-                g["lr"] = lr
+                if isinstance(g["lr"], torch.Tensor):
+                    g["lr"].fill_(lr)
+                else:
+                    g["lr"] = lr
 
     def __call__(self, cond: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One G update and one D update, on a batch of warped pairs.
@@ -145,7 +149,8 @@ class TrainStep:
                 real = real.contiguous(memory_format=torch.channels_last)
         zero = self._zero
         b = cond.shape[0]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        # no weight-cast cache: D runs once per step, and a CUDA graph cannot hold a cache across replays
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp, cache_enabled=False):
             with region("G forward"):
                 fake = self.G_step(cond)
             with region("D forward"):  # once, on [fake; real]: D is the same network for G's loss and its own

@@ -49,6 +49,7 @@ from ..primitives.primitive import Primitive, decode, encode
 from . import augment, checkpoints, rundir
 from .checkpoints import NonFiniteLossError, RunFinishedError, training_pairs
 from .config import TrainConfig
+from .graphed import GraphedStep, warped_batch
 from .model import DeepSIMModel, render
 from .nets import count_parameters
 from .step import LOSS_TERMS, TrainStep, region
@@ -108,9 +109,33 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
-# What 0.6's Trainer held itself and TrainStep holds now (read through Trainer.__getattr__ for one release).
-_ON_THE_STEP = ("G", "D", "opt_G", "opt_D", "amp", "channels_last", "perceptual", "rec_loss", "rec_weight", "G_step",
-                "D_step")
+def _checked_pairs(pairs: Pair | Sequence[Pair], config: TrainConfig) -> list[Pair]:
+    """The pairs of a run as a list, refused with one line if they cannot train together under ``config``."""
+    pairs = [pairs] if isinstance(pairs, Pair) else list(pairs) if isinstance(pairs, (list, tuple)) else pairs
+    if not isinstance(pairs, list) or not pairs:
+        raise ValueError(f"expected a Pair (image + primitive) or a non-empty list of them, got "
+                         f"{type(pairs).__name__}")
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, Pair):
+            raise ValueError(f"expected a Pair (image + primitive), got {type(pair).__name__} at position {i}")
+    pair = pairs[0]
+    if pair.primitive.kind != config.primitive_kind:
+        raise ValueError(f"pair has a {pair.primitive.kind!r} primitive but the config asks for "
+                         f"{config.primitive_kind!r}")
+    m = config.multiple
+    if pair.size[0] % m or pair.size[1] % m or min(pair.size) < 2 * m:
+        raise ValueError(f"pair is {pair.size[0]}x{pair.size[1]}; sides must be multiples of {m} and at least "
+                         f"{2 * m} (load it with load_pair(..., multiple={m}))")
+    for i, other in enumerate(pairs[1:], 1):
+        p, q = pair.primitive, other.primitive
+        if other.size != pair.size:
+            raise ValueError(f"pair {i} is {other.size[0]}x{other.size[1]} but pair 0 is {pair.size[0]}x"
+                             f"{pair.size[1]}; the pairs of one run must have one size (load_pairs does it)")
+        if (q.kind, q.n_labels) != (p.kind, p.n_labels):
+            raise ValueError(f"pair {i} has a {q.kind} primitive with {q.n_labels} labels but pair 0 a {p.kind} "
+                             f"one with {p.n_labels}; label k must mean one region in every pair (one "
+                             "segmentation for all: load_pairs or extract_primitives)")
+    return pairs
 
 
 class Trainer:
@@ -125,7 +150,7 @@ class Trainer:
 
     def __init__(self, pairs: Pair | Sequence[Pair], config: TrainConfig, run_dir: str | os.PathLike | None = None,
                  init_from: DeepSIMModel | str | os.PathLike | None = None, reset_optimiser: bool = True) -> None:
-        self.pairs = self._check_pairs(pairs, config)
+        self.pairs = _checked_pairs(pairs, config)
         self.config = config
         self.pair = self.pairs[0]  # previews and the model's metadata use the first pair
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -144,53 +169,24 @@ class Trainer:
         self.previews: list[np.ndarray] = []
         self._preview_prim = self._held_out_warp()
         self._writer = checkpoints.BackgroundWriter()
-
-    @staticmethod
-    def _check_pairs(pairs: Pair | Sequence[Pair], config: TrainConfig) -> list[Pair]:
-        pairs = [pairs] if isinstance(pairs, Pair) else list(pairs) if isinstance(pairs, (list, tuple)) else pairs
-        if not isinstance(pairs, list) or not pairs:
-            raise ValueError(f"expected a Pair (image + primitive) or a non-empty list of them, got "
-                             f"{type(pairs).__name__}")
-        for i, pair in enumerate(pairs):
-            if not isinstance(pair, Pair):
-                raise ValueError(f"expected a Pair (image + primitive), got {type(pair).__name__} at position {i}")
-        pair = pairs[0]
-        if pair.primitive.kind != config.primitive_kind:
-            raise ValueError(f"pair has a {pair.primitive.kind!r} primitive but the config asks for "
-                             f"{config.primitive_kind!r}")
-        m = config.multiple
-        if pair.size[0] % m or pair.size[1] % m or min(pair.size) < 2 * m:
-            raise ValueError(f"pair is {pair.size[0]}x{pair.size[1]}; sides must be multiples of {m} and at least "
-                             f"{2 * m} (load it with load_pair(..., multiple={m}))")
-        for i, other in enumerate(pairs[1:], 1):
-            p, q = pair.primitive, other.primitive
-            if other.size != pair.size:
-                raise ValueError(f"pair {i} is {other.size[0]}x{other.size[1]} but pair 0 is {pair.size[0]}x"
-                                 f"{pair.size[1]}; the pairs of one run must have one size (load_pairs does it)")
-            if (q.kind, q.n_labels) != (p.kind, p.n_labels):
-                raise ValueError(f"pair {i} has a {q.kind} primitive with {q.n_labels} labels but pair 0 a {p.kind} "
-                                 f"one with {p.n_labels}; label k must mean one region in every pair (one "
-                                 "segmentation for all: load_pairs or extract_primitives)")
-        return pairs
-
-    def __getattr__(self, name: str):
-        """0.6 kept the networks and optimisers on the trainer (``trainer.G``, ``trainer.opt_G``, ...); they are
-        on :attr:`gan` now. The old names read through for one release, with a warning."""
-        if name in _ON_THE_STEP and "gan" in vars(self):
-            warnings.warn(f"Trainer.{name} moved to Trainer.gan.{name} in 0.7; the old name goes in 0.8",
-                          DeprecationWarning, stacklevel=2)
-            return getattr(self.gan, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.lr = config.lr  # the learning rate of the last step (what a log row reports)
+        self._graphed_step: GraphedStep | None = None
+        if config.cuda_graph and self.device.type != "cuda":
+            warnings.warn(f"cuda_graph applies on a CUDA device; on {self.device.type} the step runs eagerly",
+                          UserWarning, stacklevel=2)
 
     # -- one step of Eq. 5: warps drawn here, the update in TrainStep
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        c = self.config
         which, grid = self.warps.next()
-        real, cond, batch = self.real, self.cond, c.batch_size
-        if which is not None:  # which pair each warp transforms (several pairs)
-            real, cond, batch = real[which], cond[which], None
-        real, cond = augment.augment_pair(real, cond, batch=batch, grid=grid, padding=c.padding)
-        return cond, real
+        return warped_batch(self.cond, self.real, which, grid, self.config.batch_size, self.config.padding)
+
+    @property
+    def graphed(self) -> GraphedStep | None:
+        """The CUDA-graph step (``config.cuda_graph`` on a CUDA device), made at the first step: after a
+        checkpoint is restored, so the restored optimiser state is what it captures."""
+        if self._graphed_step is None and self.config.cuda_graph and self.device.type == "cuda":
+            self._graphed_step = GraphedStep(self.gan, self.warps, self.cond, self.real, self.config.padding)
+        return self._graphed_step
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """The scheduled learning rate, a fresh batch of warped pairs, one G and one D update.
@@ -202,10 +198,14 @@ class Trainer:
         Returns the loss terms as device tensors (no host synchronisation).
         """
         c = self.config
-        self.gan.set_lr(c.lr * lr_factor(self.step, c.iterations, c.decay_start))
-        with region("augment"):
-            cond, real = self._batch() if batch is None else (t.to(self.device, non_blocking=True) for t in batch)
-        losses = self.gan(cond, real)
+        self.lr = c.lr * lr_factor(self.step, c.iterations, c.decay_start)
+        self.gan.set_lr(self.lr)
+        if self.graphed is not None and batch is None:
+            losses = self.graphed()
+        else:
+            with region("augment"):
+                cond, real = self._batch() if batch is None else (t.to(self.device, non_blocking=True) for t in batch)
+            losses = self.gan(cond, real)
         self.step += 1
         return losses
 
@@ -284,7 +284,7 @@ class Trainer:
     def _log_row(self, sums: torch.Tensor, n: int, t0: float, bar) -> None:
         means = (sums / n).tolist()  # the one host synchronisation of log_every steps
         row = {"step": self.step, **dict(zip(LOSS_TERMS, means, strict=True)),
-               "lr": self.gan.opt_G.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
+               "lr": self.lr, "time_s": time.perf_counter() - t0}
         if not all(np.isfinite(v) for v in row.values()):
             bad = ", ".join(k for k, v in row.items() if not np.isfinite(v))
             kept = "; the last good checkpoint is kept" if self.run_dir is not None else ""

@@ -73,6 +73,14 @@ def test_cli_train_then_generate_round_trip(tmp_path):
     assert r.returncode == 2 and "use --resume" in r.stderr
 
 
+def test_cli_train_takes_cuda_graph_and_says_on_a_cpu_that_it_runs_eagerly(tmp_path):
+    r = run_cli("train", str(ds.sample_path("coffee")), "--max-side", "32", "--iterations", "2", "--cuda-graph",
+                "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "cuda_graph applies on a CUDA device; on cpu the step runs eagerly" in r.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["cuda_graph"] is True
+
+
 @pytest.mark.parametrize(
     "case",
     ["missing_checkpoint", "corrupt_checkpoint", "wrong_labels", "unknown_preset", "unwritable_out", "missing_image"],

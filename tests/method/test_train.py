@@ -364,9 +364,3 @@ def test_resume_keeps_the_lr_schedule_the_warp_stream_and_the_cadence(small_pair
 
 
 
-def test_the_trainers_0_6_attributes_read_through_to_the_step_with_a_warning(small_pair):
-    t = train.Trainer(small_pair, TINY)
-    with pytest.warns(DeprecationWarning, match=r"Trainer\.opt_G moved to Trainer\.gan\.opt_G"):
-        assert t.opt_G is t.gan.opt_G
-    with pytest.raises(AttributeError, match="has no attribute 'no_such'"):
-        t.no_such  # noqa: B018
