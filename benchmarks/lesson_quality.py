@@ -65,7 +65,8 @@ CANDIDATES: dict[str, dict] = {  # name: TrainConfig overrides on LESSON_0_3 ("c
 }
 PRESET_CANDIDATES = ("lesson", "laptop")  # the presets as this version ships them (TrainConfig.preset)
 # The lesson preset with another reconstruction loss ℓ_rec (issue: which loss serves the lesson best at equal time)
-LOSS_CANDIDATES: dict[str, dict] = {
+LOSS_CANDIDATES: dict[str, dict] = {  # ("lesson" itself was pixel L1 when the 45 s comparison ran: lesson/l1 now)
+    "lesson/l1": {"reconstruction": "l1", "vgg_layers": 5, "vgg_downsample": 1},
     "lesson/vgg19": {"reconstruction": "vgg19"},  # the paper's term (Caffe weights here, torchvision's elsewhere)
     "lesson/vgg16": {"reconstruction": "vgg16"},
     "lesson/vgg19-3": {"reconstruction": "vgg19", "vgg_layers": 3},  # relu1_1-relu3_1 only
@@ -234,7 +235,11 @@ def _same_setup(cell: dict, config: ds.TrainConfig, coarse: int | None, sample: 
     """Whether a stored cell was trained and scored as this run would: same config, coarse stage, reference
     size and test sets (a changed preset, e.g. ``lesson`` between versions, must not be read back)."""
     sizes = {s.name: len(s) for s in sample.ref_sets}
-    return (cell.get("config") == json.loads(json.dumps(config.to_dict())) and cell.get("coarse_side") == coarse
+    now, default = json.loads(json.dumps(config.to_dict())), ds.TrainConfig().to_dict()
+    stored = cell.get("config") or {}
+    # a field added since the cell was written matches when it is at its default (it did not exist then)
+    same_config = all(stored.get(k, default[k]) == v for k, v in now.items()) and set(stored) <= set(now)
+    return (same_config and cell.get("coarse_side") == coarse
             and cell.get("reference_size") == list(sample.ref_size)
             and {k: len(v["psnr"]) for k, v in cell.get("scores", {}).items()} == sizes)
 
@@ -301,8 +306,11 @@ def markdown(result: dict) -> str:
         if "refused" in r:
             lines.append(f"| {r['candidate']} | not trained: {r['refused']} |")
             continue
-        cols = [f"{v['size'][0]}×{v['size'][1]}, {v['steps']:.0f} in {v['train_s']:.0f} s "
-                f"({v['steps'] / v['train_s']:.1f}/s)" for v in r["samples"].values()]
+        measured = result.get("measured_steps_per_s", {})
+        cols = [f"{v['size'][0]}×{v['size'][1]}, {v['steps']:.0f} in {v['steps'] / measured[s][r['candidate']]:.0f} s "
+                f"({measured[s][r['candidate']]:.1f}/s, measured alone)" if s in measured else
+                f"{v['size'][0]}×{v['size'][1]}, {v['steps']:.0f} in {v['train_s']:.0f} s "
+                f"({v['steps'] / v['train_s']:.1f}/s)" for s, v in r["samples"].items()]
         per_set = [f"{r['samples'][s]['sets'][t]['psnr']:.2f}" for s in samples for t in sets[s]]
         seeds = f" ({r['seeds']} seeds)" if r["seeds"] > 1 else ""
         lines.append(f"| {r['candidate']}{seeds} | {r.get('reconstruction_loss') or result['reconstruction_loss']} | "
@@ -341,6 +349,8 @@ def main() -> None:
                     help="margin A − B (default: best − baseline)")
     ap.add_argument("--speed-first", action="store_true", help="measure every candidate's speed first (alone), "
                     "then train each cell for budget x speed steps: cells robust to other work on the machine")
+    ap.add_argument("--rates-from", default=None, metavar="JSON", help="the steps/s of an earlier --speed-first "
+                    "result instead of measuring again (more seeds for the same cells)")
     ap.add_argument("--fresh", action="store_true", help="retrain cells that are already on disk (cells trained "
                     "with another config or test set are retrained anyway)")
     ap.add_argument("--cells", type=Path, default=Path(__file__).parent / "results" / "lesson_quality",
@@ -355,7 +365,10 @@ def main() -> None:
         sample = Sample(sname, args.primitive, args.reference_side, args.warps, args.frames)
         done: dict[str, dict] = {}
         rates = {}
-        if args.speed_first:
+        if args.rates_from:  # the speeds an earlier --speed-first run measured: its cells are read back
+            rates = json.loads(Path(args.rates_from).read_text())["measured_steps_per_s"][sname]
+            speeds[sname] = rates
+        elif args.speed_first:
             rates = {name: measure_rate(sample, name) for name in args.candidates}
             print(f"{sname:>9} steps/s: " + ", ".join(f"{n} {r:.2f}" for n, r in rates.items()), flush=True)
             speeds[sname] = rates

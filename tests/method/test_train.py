@@ -50,7 +50,7 @@ def test_history_and_result(tps_result):
     h = tps_result.history
     assert [r["step"] for r in h] == list(range(10, 151, 10))
     assert h[0]["lr"] == TINY.lr and h[-1]["lr"] == pytest.approx(TINY.lr / 75)  # the last step, decaying to 0
-    assert tps_result.perceptual == "l1"  # the lesson preset's choice, the same on every machine
+    assert tps_result.perceptual == "l1"  # the test config's choice (conftest.TINY), the same on every machine
     assert tps_result.steps == 150 and tps_result.steps_per_s > 0
 
 

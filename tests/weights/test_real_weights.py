@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import deepsim_lite as ds
 from deepsim_lite.weights import backbones, conversions, pypi
 from deepsim_lite.weights.foreign import numpy_pickle, torchscript_tensors
 
@@ -71,6 +72,25 @@ def test_make_test_runs_the_suite_with_real_weights():
     labels = [metrics.LPIPS().label, metrics.SIFID().label, losses.perceptual_loss("vgg19")[1],
               knn.PatchFeatures(device="cpu").label]
     assert not any("random-init" in label for label in labels), labels
+
+
+def test_the_lesson_preset_trains_with_the_cheap_vgg19_term_where_weights_are_and_l1_where_not(small_pair,
+                                                                                                monkeypatch):
+    """The lesson preset's ℓ_rec (chosen by measurement): VGG19's relu1_1-relu3_1 on 2x pooled images; a machine
+    without VGG19 weights trains with pixel L1, said in the label (and faster: the preset's time holds)."""
+    from deepsim_lite.method.step import TrainStep
+
+    config = ds.TrainConfig.preset("lesson")
+    if REQUIRED or backbones.has_weights("vgg19"):
+        step = TrainStep(config, small_pair.primitive.channels)
+        assert step.perceptual.endswith(", relu1_1-relu3_1, input 1/2") and step.perceptual.startswith("vgg19[imagenet")
+        assert len(step.rec_loss.slices) == 3 and step.rec_loss.downsample == 2 and step.rec_weight == config.lambda_vgg
+    monkeypatch.setattr(backbones, "has_weights", lambda name: False)
+    monkeypatch.setattr(backbones, "imagenet_state", lambda name, weights="auto", download=True: (
+        None, "random-init", "no weights here (test)"))
+    with pytest.warns(UserWarning):
+        bare = TrainStep(config, small_pair.primitive.channels)
+    assert bare.perceptual == "l1 (no vgg19 weights)" and bare.rec_weight == config.lambda_fallback_l1
 
 
 def test_lpips_alex_reproduces_the_published_calibration_values():
