@@ -48,6 +48,9 @@ def _profile(trainer: train.Trainer, steps: int = 5) -> dict:
 
 
 def speed(pair: ds.Pair, base: ds.TrainConfig, warmup: int, steps: int, device: torch.device) -> dict:
+    init = getattr(getattr(torch.profiler, "_utils", None), "_init_for_cuda_graphs", None)
+    if init is not None:  # the profiler must be set up before a graph is captured (CUPTI)
+        init()
     runs = {}
     for name, graph in (("eager", False), ("graph", True)):
         trainer = _trainer(pair, dataclasses.replace(base, cuda_graph=graph))

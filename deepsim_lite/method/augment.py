@@ -104,10 +104,11 @@ def grids_from_draws(
     omega: Omega | None = None,
     crop: CropFlip | None = None,
     base: torch.Tensor | None = None,
+    basis: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sampling grids ``(batch, H, W, 2)`` from :func:`draw_warps`'s numbers (already on ``device``): pure tensor
     arithmetic, no random draw, no host copy. ``base``: :func:`~.tps.pixel_grid` ``(H, W, 2)`` made once by the
-    caller (default: made here)."""
+    caller (default: made here); ``basis``: the TPS basis (:func:`~.tps.warp_basis`) held by the caller."""
     p = pixel_grid(h, w, device, dtype) if base is None else base
     if mode == "crop_flip":
         u, cfg = draw["u"], crop or CropFlip()
@@ -120,7 +121,7 @@ def grids_from_draws(
         return torch.stack([x, y], -1)
     if mode == "tps":
         d = draw["d"]
-        grid = tps_field(omega or Omega(), d, h, w, dtype) + p
+        grid = tps_field(omega or Omega(), d, h, w, dtype, basis) + p
     else:
         grid = p.expand(batch, h, w, 2)
     if "r" not in draw:

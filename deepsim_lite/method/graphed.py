@@ -24,6 +24,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from . import augment
@@ -67,10 +69,17 @@ class GraphedStep:
         padding: the warps' padding mode.
         warmup: eager steps on a side stream before the capture (3, as PyTorch's guide does).
         capture: record a CUDA graph (default: on CUDA); ``False`` runs the same static-buffer path eagerly.
+        before_capture: called just before capturing (the trainer waits there for a checkpoint being written in
+            another thread: capture must not overlap other work on the device's memory).
+
+    The graph holds the optimisers' state tensors and the warp basis it captured: restoring a checkpoint into
+    the same networks afterwards would not reach it; :meth:`~.train.Trainer.from_checkpoint` builds a new
+    trainer, whose first steps capture afresh.
     """
 
     def __init__(self, gan: TrainStep, warps: WarpStream, cond_all: torch.Tensor, real_all: torch.Tensor,
-                 padding: str, warmup: int = 3, capture: bool | None = None) -> None:
+                 padding: str, warmup: int = 3, capture: bool | None = None,
+                 before_capture: Callable[[], None] | None = None) -> None:
         self.capture = gan.device.type == "cuda" if capture is None else capture
         if self.capture and gan.device.type != "cuda":
             raise ValueError(f"a CUDA graph needs a CUDA device; this step runs on {gan.device.type}")
@@ -85,6 +94,7 @@ class GraphedStep:
         self.static: dict[str, torch.Tensor] | None = None  # this step's warp numbers, read by the graph
         self.graph: torch.cuda.CUDAGraph | None = None
         self.out: dict[str, torch.Tensor] | None = None  # the graph's loss outputs, rewritten by each replay
+        self.before_capture = before_capture
 
     def _compute(self) -> dict[str, torch.Tensor]:
         """The step from the static buffers: grids, warped pairs, G's and D's updates."""
@@ -116,6 +126,8 @@ class GraphedStep:
                 out = self._compute()
             torch.cuda.current_stream().wait_stream(side)
             return out
+        if self.before_capture is not None:
+            self.before_capture()
         for opt in (self.gan.opt_G, self.gan.opt_D):  # gradients are allocated inside the graph's pool
             opt.zero_grad(set_to_none=True)
         torch.cuda.synchronize()

@@ -67,6 +67,7 @@ __all__ = [
     "sample_displacements",
     "sample_tps_grids",
     "tps_field",
+    "warp_basis",
 ]
 
 
@@ -287,6 +288,13 @@ def sample_displacements(
     return d
 
 
+def warp_basis(omega: Omega, h: int, w: int, device: torch.device | str, dtype: torch.dtype = torch.float32
+               ) -> torch.Tensor:
+    """``(H*W, N)``: the displacement field of every warp of Ω is this matrix times its control displacements
+    (cached per size, Ω, device and dtype)."""
+    return _warp_basis(h, w, omega.grid_size, float(omega.lam), str(torch.device(device)), dtype)
+
+
 @functools.lru_cache(maxsize=16)
 def _warp_basis(h: int, w: int, grid_size: int, lam: float, device: str, dtype: torch.dtype) -> torch.Tensor:
     """``(H*W, N)`` matrix M with (displacement field) = M @ (control displacements).
@@ -333,10 +341,12 @@ def sample_tps_grids(
     return pixel_grid(h, w, device, dtype) + tps_field(omega, d, h, w, dtype)
 
 
-def tps_field(omega: Omega, displacements: torch.Tensor, h: int, w: int, dtype: torch.dtype = torch.float32
-              ) -> torch.Tensor:
+def tps_field(omega: Omega, displacements: torch.Tensor, h: int, w: int, dtype: torch.dtype = torch.float32,
+              basis: torch.Tensor | None = None) -> torch.Tensor:
     """The displacement field ``(B, H, W, 2)`` of the warps whose control points move by ``displacements``
-    ``(B, N, 2)`` (on the device the field is made on): one matmul with :func:`_warp_basis` (cached per size and
-    device), no host work. :func:`sample_tps_grids` adds the pixel grid to it."""
-    basis = _warp_basis(h, w, omega.grid_size, float(omega.lam), str(displacements.device), dtype)
+    ``(B, N, 2)`` (on the device the field is made on): one matmul with :func:`warp_basis`, no host work.
+    :func:`sample_tps_grids` adds the pixel grid to it. ``basis``: :func:`warp_basis` held by the caller (a CUDA
+    graph must read a tensor that nobody frees; the cache alone may drop it)."""
+    if basis is None:
+        basis = warp_basis(omega, h, w, displacements.device, dtype)
     return torch.einsum("mn,bnd->bmd", basis, displacements).reshape(displacements.shape[0], h, w, 2)

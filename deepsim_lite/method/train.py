@@ -185,7 +185,8 @@ class Trainer:
         """The CUDA-graph step (``config.cuda_graph`` on a CUDA device), made at the first step: after a
         checkpoint is restored, so the restored optimiser state is what it captures."""
         if self._graphed_step is None and self.config.cuda_graph and self.device.type == "cuda":
-            self._graphed_step = GraphedStep(self.gan, self.warps, self.cond, self.real, self.config.padding)
+            self._graphed_step = GraphedStep(self.gan, self.warps, self.cond, self.real, self.config.padding,
+                                             before_capture=self._writer.wait)
         return self._graphed_step
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

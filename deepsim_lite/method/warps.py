@@ -23,7 +23,7 @@ import torch
 
 from . import augment
 from .config import TrainConfig
-from .tps import pixel_grid
+from .tps import pixel_grid, warp_basis
 
 __all__ = ["WarpStream"]
 
@@ -47,6 +47,8 @@ class WarpStream:
         self.config, self.n_pairs, self.size, self.generator, self.chunk = config, n_pairs, size, generator, chunk
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.base = pixel_grid(*size, self.device)  # (H, W, 2): made once, not per step
+        # the TPS basis, held here: a CUDA graph reads it at every replay, so no cache may free it
+        self.basis = warp_basis(config.omega, *size, self.device) if config.augmentation == "tps" else None
         self._rows: dict[str, torch.Tensor] = {}  # each kind of number, (chunk, ...) on the device
         self._states: list[torch.Tensor] = []  # the generator's state before each drawn step
         self._next = 0  # the next unread row
@@ -82,7 +84,7 @@ class WarpStream:
         """The sampling grids ``(B, H, W, 2)`` of a step's numbers: device arithmetic only."""
         c = self.config
         return augment.grids_from_draws(c.augmentation, draw, c.batch_size, *self.size, self.device,
-                                        omega=c.omega, crop=c.crop, base=self.base)
+                                        omega=c.omega, crop=c.crop, base=self.base, basis=self.basis)
 
     def next(self) -> tuple[torch.Tensor | None, torch.Tensor]:
         """``(which pair each warp transforms (B,) or None, sampling grids (B, H, W, 2))`` of the next step."""

@@ -76,8 +76,9 @@ def test_the_graph_step_refuses_what_it_cannot_capture(small_pair):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA graph needs a CUDA GPU (make gpu-check runs this)")
-def test_fifty_replayed_steps_give_the_eager_losses_on_a_gpu(small_pair):
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+def test_fifty_replayed_steps_give_the_eager_losses_on_a_gpu(small_pair, monkeypatch):
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)  # undone after the test
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     config = dataclasses.replace(TINY, device="cuda", amp=False, iterations=50)
     eager, graphed = train.Trainer(small_pair, config), train.Trainer(small_pair, dataclasses.replace(
         config, cuda_graph=True))

@@ -96,9 +96,9 @@ def test_the_gpu_code_path_runs_on_the_cpu(small_pair, tmp_path):
 def test_a_step_is_tensors_in_losses_out_and_the_same_for_the_same_seed(small_pair):
     from deepsim_lite.method.step import LOSS_TERMS, TrainStep
 
-    cond = ds.encode(small_pair.primitive)[None].repeat(2, 1, 1, 1)
-    real = small_pair.image[None].repeat(2, 1, 1, 1)
     a, b = TrainStep(TINY, small_pair.primitive.channels), TrainStep(TINY, small_pair.primitive.channels)
+    cond = ds.encode(small_pair.primitive)[None].repeat(2, 1, 1, 1).to(a.device)  # the device: CUDA in gpu-check
+    real = small_pair.image[None].repeat(2, 1, 1, 1).to(a.device)
     a.set_lr(1e-3)
     assert {g["lr"] for opt in (a.opt_G, a.opt_D) for g in opt.param_groups} == {1e-3}
     b.set_lr(1e-3)
@@ -152,6 +152,7 @@ def test_one_d_forward_on_fake_and_real_is_the_two_forward_step_exactly(small_pa
         cond = ds.encode(small_pair.primitive)[None].repeat(batch, 1, 1, 1).double()
         cond = cond + 0.1 * torch.rand(cond.shape, generator=g, dtype=torch.float64)  # different items in a batch
         real = small_pair.image[None].double().repeat(batch, 1, 1, 1).flip(0 if batch == 1 else -1)
+        cond, real = cond.to(ours.device), real.to(ours.device)
         a, b = ours(cond, real), _two_forward_step(ref, cond, real)
         for k, v in b.items():
             assert float(a[k]) == pytest.approx(float(v.detach()), rel=1e-12, abs=1e-14), k

@@ -1,5 +1,5 @@
-"""The lessons' run-time headers are written from benchmarks/results/lesson_timings_cpu.json (scripts/lesson_headers.py),
-never typed: a header that disagrees with the committed result fails here."""
+"""The lessons' run-time headers are written from benchmarks/results/lesson_timings_cpu.json
+(scripts/lesson_headers.py), never typed: a header that disagrees with the committed result fails here."""
 
 import importlib.util
 import json
@@ -20,8 +20,9 @@ def test_every_lesson_header_agrees_with_the_committed_timings():
 
 
 def test_the_three_numbers_of_a_header_are_rewritten_and_nothing_else():
-    text = ("Intro.\n*Run time: 8 s with its 2 models in the model cache (x). A cold cache\nadds about 40 s of training "
-            "per model no earlier lesson trained (98 s for this\nlesson when the lessons run in order from 01).*")
+    text = ("Intro.\n*Run time: 8 s with its 2 models in the model cache (x). A cold cache\nadds about 40 s of "
+            "training per model no earlier lesson trained (98 s for this\nlesson when the lessons run in order "
+            "from 01).*")
     out = headers.rewrite(text, warm=12.4, cold=130.0, per_model=47)
     assert out == text.replace("8 s with", "12 s with").replace("40 s of", "47 s of").replace("98 s for",
                                                                                               "2.2 min for")
