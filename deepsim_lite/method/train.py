@@ -169,8 +169,7 @@ class Trainer:
         self.previews: list[np.ndarray] = []
         self._preview_prim = self._held_out_warp()
         self._writer = checkpoints.BackgroundWriter()
-        self.lr = config.lr  # the learning rate of the last step (what a log row reports)
-        self._graphed_step: GraphedStep | None = None
+        self.lr, self._graphed_step = config.lr, None  # the last step's learning rate; the graph step (.graphed)
         if config.cuda_graph and self.device.type != "cuda":
             warnings.warn(f"cuda_graph applies on a CUDA device; on {self.device.type} the step runs eagerly",
                           UserWarning, stacklevel=2)
@@ -182,8 +181,8 @@ class Trainer:
 
     @property
     def graphed(self) -> GraphedStep | None:
-        """The CUDA-graph step (``config.cuda_graph`` on a CUDA device), made at the first step: after a
-        checkpoint is restored, so the restored optimiser state is what it captures."""
+        """The CUDA-graph step (``config.cuda_graph`` on a CUDA device), made at the first step, after a restored
+        checkpoint, so that it captures the restored optimiser state."""
         if self._graphed_step is None and self.config.cuda_graph and self.device.type == "cuda":
             self._graphed_step = GraphedStep(self.gan, self.warps, self.cond, self.real, self.config.padding,
                                              before_capture=self._writer.wait)

@@ -98,7 +98,10 @@ def test_cell_scores_resume_and_table(carphone, tmp_path, monkeypatch, capsys):
     again = video.run_cell(pairs, "carphone", "edges", "tps", out_dir=tmp_path, **TINY)
     assert calls == [] and again["summary"] == r["summary"]  # a finished cell is read back
     table = video.markdown_table([r])
-    assert "| carphone | edges | tps | lesson, l1 |" in table
+    assert f"| carphone | edges | tps | lesson, {r['perceptual_loss']} |" in table
+    cheap = ", relu1_1-relu3_1, input 1/2"  # the lesson preset's loss, with whichever VGG19 weights, else L1
+    assert r["perceptual_loss"] in ("vgg19[imagenet, caffe, 8-bit]" + cheap, "vgg19[imagenet, torchvision]" + cheap,
+                                    "l1 (no vgg19 weights)")
     assert f"LPIPS ↓ [{r['labels']['lpips'].split('[')[1]}" in table  # the weights label in the header itself
 
     # a cut-off or stale cell file is recomputed with a note naming it, never a KeyError
