@@ -1,7 +1,7 @@
 """What the lesson notebooks share: the run mode and its preset, and the models they train.
 
 Every lesson opens with ``lesson = ds.lesson_config()``. ``DEEPSIM_MODE`` picks the scale:
-``lesson`` (default; the small preset, about 90 s per model on a 2-core CPU, what CI runs), ``laptop``
+``lesson`` (default; the small preset, about 45 s per model on a 2-core CPU, what CI runs), ``laptop``
 (sharper: about 12 min per model on a 4-core laptop, 17 on 2 cores) or ``full`` (the paper's preset, a GPU job).
 
 :func:`lesson_models` lists every model the lessons load from the model cache, built exactly as the
