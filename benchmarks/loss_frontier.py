@@ -5,7 +5,8 @@
 Each input is a ``benchmarks/lesson_quality.py --speed-first`` result (one training budget, every candidate
 trained for budget x its measured speed steps). The figure puts each candidate, at each budget, at its held-out
 PSNR (right is better) and LPIPS (down is better), mean over seeds and over the tuning sample's test sets, with
-the seeds' standard deviation as error bars; one marker per budget, a candidate's budgets joined by a line.
+the seeds' standard deviation as error bars; one marker per budget, a loss's budgets joined by a line (points are
+named by the loss they ran: a candidate's name may mean another loss once the preset changes).
 At one budget the lower-right points are the frontier: no other loss is better on both at that time. Writes
 ``docs/loss_frontier.png`` (or ``--out``).
 """
@@ -49,7 +50,7 @@ def main() -> None:
         for row in result["rows"]:
             if "lpips" in row:
                 spread = {m: per_seed(args.cells, result, row, m) for m in ("lpips", "psnr")}
-                name = f"{row['candidate']} [{row['reconstruction_loss']}]"  # the loss it ran, whatever the preset is
+                name = row["reconstruction_loss"]  # the loss it ran (a candidate's name may change with the preset)
                 points.setdefault(name, []).append((budget, spread))
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     markers = {b: m for b, m in zip(sorted({p[0] for pts in points.values() for p in pts}), "osD^v", strict=False)}
