@@ -26,10 +26,6 @@ import deepsim_lite as ds
 from deepsim_lite import train
 
 
-def _trainer(pair: ds.Pair, config: ds.TrainConfig) -> train.Trainer:
-    return train.Trainer(pair, config)
-
-
 def _profile(trainer: train.Trainer, steps: int = 5) -> dict:
     """Kernels per step, GPU-busy ms per step (sum of kernel times) and host ms per step, over ``steps`` steps."""
     from torch.profiler import ProfilerActivity, profile
@@ -53,7 +49,7 @@ def speed(pair: ds.Pair, base: ds.TrainConfig, warmup: int, steps: int, device: 
         init()
     runs = {}
     for name, graph in (("eager", False), ("graph", True)):
-        trainer = _trainer(pair, dataclasses.replace(base, cuda_graph=graph))
+        trainer = train.Trainer(pair, dataclasses.replace(base, cuda_graph=graph))
         for _ in range(warmup):
             trainer.train_step()
         sync(device)
@@ -80,7 +76,7 @@ def equivalence(pair: ds.Pair, base: ds.TrainConfig, steps: int) -> dict:
     config = dataclasses.replace(base, amp=False)
     rows = {}
     for name, graph in (("eager", False), ("graph", True)):
-        trainer = _trainer(pair, dataclasses.replace(config, cuda_graph=graph))
+        trainer = train.Trainer(pair, dataclasses.replace(config, cuda_graph=graph))
         rows[name] = [{k: float(v) for k, v in trainer.train_step().items()} for _ in range(steps)]
     rel = [{k: abs(g[k] - e[k]) / max(abs(e[k]), 1e-6) for k in e}
            for e, g in zip(rows["eager"], rows["graph"], strict=True)]
