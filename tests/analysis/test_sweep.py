@@ -144,13 +144,16 @@ def test_summary_is_mean_and_std_over_seeds_with_paired_comparisons():
     assert patch["runs"] == 1 and patch["seeds"] == [] and patch["psnr"]["std"] is None
     comps = {(c["a"], c["b"], c["where"] if c["where"] == "all" else c["where"]["clip"]): c
              for c in summary["comparisons"]}
-    assert set(comps) == {(a, "crop_flip", w) for a in ("tps", "patchnn") for w in ("carphone", "bikes", "all")}
+    assert set(comps) == {(a, b, w) for a, b in (("tps", "crop_flip"), ("patchnn", "crop_flip"), ("patchnn", "tps"))
+                          for w in ("carphone", "bikes", "all")}  # every pair of methods, later − earlier
     want = paired_difference(np.array(scores["carphone", "tps"]), np.array(scores["carphone", "crop_flip"]))
     assert comps["tps", "crop_flip", "carphone"]["psnr"] == want
     pooled = paired_difference(np.concatenate([scores["carphone", "tps"], scores["bikes", "tps"]], axis=1),
                                np.concatenate([scores["carphone", "crop_flip"], scores["bikes", "crop_flip"]], axis=1))
     assert comps["tps", "crop_flip", "all"]["psnr"] == pooled
     assert comps["patchnn", "crop_flip", "carphone"]["lpips"]["a_better_fraction"] == 1.0  # lower is better
+    patch_vs_tps = paired_difference(np.array([[24.0, 26.0]] * 3), np.array(scores["carphone", "tps"]))
+    assert comps["patchnn", "tps", "carphone"]["psnr"] == patch_vs_tps  # the one patchnn run stands for every seed
     table = sweep.markdown_tables(summary)
     mean_std = f"{per_seed.mean():.2f} ± {per_seed.std(ddof=1):.2f}"
     assert f"| carphone | seg (flow) | tps | 3 (0, 1, 2) | {mean_std} |" in table
@@ -162,8 +165,9 @@ def test_summary_is_mean_and_std_over_seeds_with_paired_comparisons():
     # a missing seed leaves its group out of the comparisons, never pairs unlike runs
     partial = [(c, r) for c, r in results if not (c.clip == "bikes" and c.method == "tps" and c.seed == 2)]
     left = sweep.summarise(partial, grid)["comparisons"]
-    assert {(c["a"], c["where"] if c["where"] == "all" else c["where"]["clip"]) for c in left} == {
-        ("tps", "carphone"), ("patchnn", "carphone"), ("patchnn", "bikes"), ("patchnn", "all")}
+    assert {(c["a"], c["b"], c["where"] if c["where"] == "all" else c["where"]["clip"]) for c in left} == {
+        ("tps", "crop_flip", "carphone"), ("patchnn", "crop_flip", "carphone"), ("patchnn", "crop_flip", "bikes"),
+        ("patchnn", "crop_flip", "all"), ("patchnn", "tps", "carphone")}
 
 
 def test_shipped_table_is_the_committed_sweeps_and_regenerates_from_it(tmp_path):

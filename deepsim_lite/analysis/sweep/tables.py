@@ -31,8 +31,9 @@ def summarise(results: list[tuple[Cell, dict]], grid: Grid, confidence: float = 
 
     ``rows``: one per (clip, primitive, method, field values): each metric's mean over the test frames of
     every seed's run, then their mean and standard deviation (n − 1) over seeds.
-    ``comparisons``: for each factor with several values (method, primitive, each field), every value against
-    the grid's first (e.g. tps − crop_flip), per group of the other factors and pooled over all of them:
+    ``comparisons``: for each factor with several values (method, primitive, each field), every pair of values,
+    the later in the grid's order minus the earlier (tps − crop_flip, patchnn − crop_flip, patchnn − tps), per
+    group of the other factors and pooled over all of them:
     :func:`deepsim_lite.analysis.heldout.paired_difference` on (seeds, frames) scores — a t interval over the
     per-seed differences (the same seed pairs the two runs); two deterministic runs (patchnn − patchnn) compare
     over the frames with a moving-block bootstrap, the frames of a clip being alike in runs. A deterministic
@@ -55,8 +56,9 @@ def summarise(results: list[tuple[Cell, dict]], grid: Grid, confidence: float = 
         (k, list(v)) for k, v in grid.fields]
     comparisons = []
     for factor, values in factors:
-        for value in values[1:]:
-            comparisons += _compare(groups, factor, value, values[0], grid.seeds, confidence)
+        for i, earlier in enumerate(values):
+            for later in values[i + 1:]:
+                comparisons += _compare(groups, factor, later, earlier, grid.seeds, confidence)
     return {"grid": grid.to_dict(), "confidence": confidence, "rows": rows, "comparisons": comparisons}
 
 
