@@ -63,7 +63,7 @@ CANDIDATES: dict[str, dict] = {  # name: TrainConfig overrides on LESSON_0_3 ("c
     "side192-compile": {"max_side": 192, "compile": True},
     "side192-coarse": {"max_side": 192, "coarse": 128},
 }
-PRESET_CANDIDATES = ("lesson", "laptop")  # the presets as this version ships them (TrainConfig.preset)
+PRESET_CANDIDATES = ("lesson", "lesson_long", "laptop")  # the presets as this version ships them (TrainConfig.preset)
 # The lesson preset with another reconstruction loss ℓ_rec (issue: which loss serves the lesson best at equal time)
 LOSS_CANDIDATES: dict[str, dict] = {  # ("lesson" itself was pixel L1 when the 45 s comparison ran: lesson/l1 now)
     "lesson/l1": {"reconstruction": "l1", "vgg_layers": 5, "vgg_downsample": 1},
@@ -72,6 +72,8 @@ LOSS_CANDIDATES: dict[str, dict] = {  # ("lesson" itself was pixel L1 when the 4
     "lesson/vgg19-3": {"reconstruction": "vgg19", "vgg_layers": 3},  # relu1_1-relu3_1 only
     "lesson/vgg19-half": {"reconstruction": "vgg19", "vgg_downsample": 2},  # on 2x average-pooled images
     "lesson/vgg19-3-half": {"reconstruction": "vgg19", "vgg_layers": 3, "vgg_downsample": 2},
+    # the shipped models' recipe (lesson_long: pixel L1, 4000 steps) with the lesson's cheap VGG19 term instead
+    "lesson_long/vgg19-3-half": {"reconstruction": "vgg19", "vgg_layers": 3, "vgg_downsample": 2},
 }
 SAMPLES = {"chelsea": None, "carphone": "carphone"}  # name: video clip (its other frames are a test set)
 WARMUP_STEPS, SPEED_STEPS = 5, 15
@@ -82,7 +84,8 @@ def candidate_config(name: str, kind: str) -> tuple[ds.TrainConfig, int | None]:
     if name in PRESET_CANDIDATES:
         return ds.TrainConfig.preset(name, primitive_kind=kind), None
     if name in LOSS_CANDIDATES:
-        return ds.TrainConfig.preset("lesson", primitive_kind=kind, **LOSS_CANDIDATES[name]), None
+        base = name.split("/")[0]  # the preset it changes: lesson or lesson_long
+        return ds.TrainConfig.preset(base, primitive_kind=kind, **LOSS_CANDIDATES[name]), None
     over = dict(CANDIDATES[name])
     coarse = over.pop("coarse", None)
     return ds.TrainConfig(primitive_kind=kind, **{**LESSON_0_3, **over}), coarse

@@ -3,12 +3,11 @@
     python scripts/lesson_headers.py              # rewrite notebooks/0*.ipynb from lesson_timings_cpu.json
     python scripts/lesson_headers.py --check      # exit 1 if a header disagrees with the result file
 
-Each lesson's header says ``*Run time: W s with its ... (...). A cold cache adds about P s of training per model
-no earlier lesson trained (C s for this lesson when the lessons run in order from 01)...*``: W and C are the
-lesson's warm and cold times in ``benchmarks/results/lesson_timings_cpu.json`` (``benchmarks/lesson_timings.py``),
-P the cold run's extra time per model it trained, averaged over the lessons that trained one (C from 100 s on in
-minutes). Only those three
-numbers change; the notebook is otherwise written back as it was (indent 1, UTF-8, a final newline).
+Each lesson's header holds one italic paragraph ``*Run time: ...*``, written whole by :func:`header` from the
+lesson's cold and warm times in ``benchmarks/results/lesson_timings_cpu.json`` (``benchmarks/lesson_timings.py``;
+cold: an empty model cache, a fresh machine) and from what the lesson does with models: trains one live (lesson
+02), loads shipped ones, or needs none. Nothing else in the notebook changes; it is written back as it was
+(indent 1, UTF-8, a final newline).
 """
 
 from __future__ import annotations
@@ -21,34 +20,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "lesson_timings_cpu.json"
-WARM = re.compile(r"(\*Run time: )\d+( s with)")
-PER_MODEL = re.compile(r"(adds about )\d+( s of training per)")
-COLD = re.compile(r"\(\d+(?:\.\d+)? (?:s|min)( for this\s+lesson when)")
+PARAGRAPH = re.compile(r"\*Run time: [^*]*\*")
 
 
-def per_model_seconds(lessons: dict) -> int:
-    """The cold run's extra seconds per trained model, averaged over the lessons that trained any."""
-    extra = [(v["cold"]["seconds"] - v["warm"]["seconds"]) / v["cold"]["models_trained"]
-             for v in lessons.values() if v["cold"]["models_trained"]]
-    return round(sum(extra) / len(extra))
+def _shown(seconds: float) -> str:
+    return f"{round(seconds)} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
-def rewrite(source: str, warm: float, cold: float, per_model: int) -> str:
-    """``source`` (a header cell's text) with its three numbers replaced."""
-    out = WARM.sub(lambda m: f"{m[1]}{round(warm)}{m[2]}", source, count=1)
-    out = PER_MODEL.sub(lambda m: f"{m[1]}{per_model}{m[2]}", out, count=1)
-    shown = f"{round(cold)} s" if cold < 100 else f"{cold / 60:.1f} min"
-    return COLD.sub(lambda m: f"({shown}{m[1]}", out, count=1)
+def header(timing: dict, loads_models: bool) -> str:
+    """The header paragraph of a lesson: its warm time, its cold time, and what it does with models."""
+    warm, cold, trained = timing["warm"]["seconds"], timing["cold"]["seconds"], timing["cold"]["models_trained"]
+    where = "lesson mode, this project's 2-core CPU; `benchmarks/lesson_timings.py`"
+    if trained:
+        return (f"*Run time: {_shown(cold)} on a fresh machine, where it trains {trained} model{'s' * (trained > 1)} "
+                f"in front of you (about {_shown(cold - warm)}); {_shown(warm)} once that is in the model cache "
+                f"({where}).{' The models it compares with ship with the package.' * loads_models}*")
+    if loads_models:
+        return (f"*Run time: {_shown(warm)} ({where}; {_shown(cold)} on a fresh machine with an empty model cache): "
+                "its models ship with the package, trained once for 4000 steps.*")
+    return f"*Run time: {_shown(warm)} ({where}); it needs no trained model.*"
 
 
-def updated(path: Path, timing: dict, per_model: int) -> tuple[str, str]:
+def lessons_loading_models() -> set[str]:
+    """The lesson numbers that load a model they do not train live (lesson mode)."""
+    import deepsim_lite as ds
+
+    return {n for m in ds.lessons.lesson_models(ds.lesson_config("lesson")) if not m.live for n in m.lessons.split()}
+
+
+def updated(path: Path, timing: dict, loads_models: bool) -> tuple[str, str]:
     """(the notebook's text now, its text with the header from ``timing``)."""
     text = path.read_text()
     nb = json.loads(text)
     for cell in nb["cells"]:
         source = "".join(cell["source"])
-        if cell["cell_type"] == "markdown" and "*Run time:" in source:
-            new = rewrite(source, timing["warm"]["seconds"], timing["cold"]["seconds"], per_model)
+        if cell["cell_type"] == "markdown" and PARAGRAPH.search(source):
+            new = PARAGRAPH.sub(lambda _: header(timing, loads_models), source, count=1)
             lines = new.split("\n")
             cell["source"] = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
             break
@@ -60,11 +67,11 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="only compare; exit 1 on a difference")
     args = ap.parse_args()
     result = json.loads(RESULT.read_text())
-    per_model = per_model_seconds(result["lessons"])
+    loading = lessons_loading_models()
     stale = []
-    for _, timing in sorted(result["lessons"].items()):
+    for number, timing in sorted(result["lessons"].items()):
         path = ROOT / "notebooks" / timing["notebook"]
-        now, new = updated(path, timing, per_model)
+        now, new = updated(path, timing, number in loading)
         if now != new:
             stale.append(path.name)
             if not args.check:

@@ -1,6 +1,7 @@
 """The wheel is a complete install: built from this tree, installed into a fresh virtual environment that reuses
 the dependencies already installed here (no network), it loads a sample photo, its primitive, a shipped edit, a
-clip and lesson 06's results table without the source tree, and carries the editor's front end."""
+clip, lesson 06's results table and the shipped lesson models without the source tree, and carries the editor's front
+end."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ edit = ds.load_primitive(root / "edits" / "chelsea_nose_up_seg_edges.png", n_lab
 assert (files("deepsim_lite.teaching.widgets") / "canvas.js").is_file()
 table = ds.sweep.sweep_table()  # lesson 06's table, shipped as sample data
 assert table.startswith("Sweep `deepsim-lite sweep ") and "| carphone | edges | tps | 3 (0, 1, 2) |" in table, table
+import os
+from pathlib import Path
+from deepsim_lite.method.shipped import shipped_dir
+assert shipped_dir() == root / "models", shipped_dir()
+lesson = ds.lesson_config("lesson")
+ready = {m.name: m.status(lesson) for m in ds.lessons.lesson_models(lesson) if not m.live}
+assert set(ready.values()) == {"shipped"} and len(ready) == 5, ready  # every lesson model, shipped in the wheel
+cat = ds.cached_model("chelsea", "seg_edges", "tps", lesson.model_preset)
+assert cat.info["shipped"]["name"] == "cat-seg_edges-tps" and not Path(os.environ["DEEPSIM_CACHE"]).exists()
 print("OK", ds.__version__, tuple(pair.size), len(frames), tuple(frames[0].shape), edit.kind)
 """
 
@@ -48,7 +58,8 @@ def test_wheel_is_a_complete_install(tmp_path: Path) -> None:
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
                               "--target", str(site), str(wheel)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr[-2000:]
-    env = {k: v for k, v in os.environ.items() if k not in ("DEEPSIM_DATA", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DEEPSIM_DATA", "DEEPSIM_MODELS", "PYTHONPATH")}
+    env["DEEPSIM_CACHE"] = str(tmp_path / "no-cache")  # loading a shipped model needs no cache folder
     run = subprocess.run([str(py), "-c", CHECK], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.startswith("OK 0.") and "(44, 64) 2 (3, 144, 176) seg_edges" in run.stdout, run.stdout

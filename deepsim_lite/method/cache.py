@@ -1,7 +1,8 @@
-"""Trained lesson models, cached so that every notebook trains each of them once.
+"""Trained lesson models: shipped with the package, or cached so that every notebook trains each of them once.
 
-:func:`cached_model` returns a trained model for (sample, primitive kind, augmentation, preset): the
-first call trains it and stores it in :func:`cache_dir`, later calls (in any process) load it. Entries
+:func:`cached_model` returns a trained model for (sample, primitive kind, augmentation, preset): one shipped
+with the package for exactly that pair and recipe (:mod:`.shipped`) first; else the first call trains it and
+stores it in :func:`cache_dir`, later calls (in any process) load it. Entries
 are keyed by a hash of the full config (bookkeeping fields excluded), the training pair and the
 package version; writes are atomic, and a lock file makes a second process wait for the first one's
 training instead of training the same model again. A corrupt entry is retrained with a message.
@@ -26,12 +27,10 @@ from ..primitives.primitive import encode
 from ..primitives.samples import load_sample
 from .config import TrainConfig
 from .model import CHECKPOINT_VERSION, DeepSIMModel, load_model
+from .shipped import BOOKKEEPING, SHIPPED_PRESETS, find, recipe, shipped_dir
 from .train import fit
 
 __all__ = ["cache_dir", "cached_model", "cache_key", "entry_name"]
-
-# Fields that change how a run is observed, not what it computes: not part of a cache key.
-_BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "checkpoint_seconds")
 
 
 def cache_dir() -> Path:
@@ -45,7 +44,7 @@ def cache_dir() -> Path:
 def cache_key(pair: Pair, config: TrainConfig) -> str:
     """20 hex digits of a hash of what the trained weights depend on."""
     h = hashlib.sha256()
-    maths = {k: v for k, v in config.to_dict().items() if k not in _BOOKKEEPING}
+    maths = {k: v for k, v in config.to_dict().items() if k not in BOOKKEEPING}
     h.update(json.dumps(maths, sort_keys=True).encode())
     h.update(to_uint8(pair.image).tobytes())
     h.update(encode(pair.primitive).numpy().tobytes())
@@ -95,7 +94,11 @@ def _writable_cache(folder: Path) -> None:
 def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmentation: str = "tps",
                  preset: str = "lesson", progress: bool = True, preview: str = "none", retrain: bool = False,
                  **overrides) -> DeepSIMModel:
-    """A trained model for (sample, primitive kind, augmentation, preset): trained once, then loaded.
+    """A trained model for (sample, primitive kind, augmentation, preset): shipped, or trained once, then loaded.
+
+    A model shipped with the package for exactly this pair and recipe (the lessons', :mod:`.shipped`) is loaded
+    first; then the cache; else it is trained and cached. When the shipped model for this pair was trained with
+    another recipe, one line says so before the training.
 
     The loss history is kept in ``model.info["history"]``, the training previews as ``(H, W, 3)``
     uint8 tensors in ``model.info["previews"]`` (recorded every ``preview_every`` steps; a quarter of
@@ -115,6 +118,9 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
         config = replace(config, preview_every=max(1, config.iterations // 4))
     pair = sample if isinstance(sample, Pair) else load_sample(
         sample, primitive_kind, max_side=config.max_side, multiple=config.multiple, n_segments=config.n_segments)
+    model, stale = (None, None) if retrain else _shipped_model(pair, config, preset, preview)
+    if model is not None:
+        return model
     folder = cache_dir()
     _writable_cache(folder)
     # Named by content, not by the pair's name: the same frame loaded by two lessons is one model.
@@ -127,6 +133,8 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
                 return model
             except ValueError as err:
                 print(f"deepsim-lite: cached model {path.name} is unusable ({err}); retraining")
+        elif stale:
+            print(f"deepsim-lite: {stale}; training it here ({config.iterations} steps)", flush=True)
         result = fit(pair, config, progress=progress, preview=preview)
         if result.interrupted:
             raise KeyboardInterrupt  # never cache a half-trained model
@@ -137,15 +145,37 @@ def cached_model(sample: str | Pair, primitive_kind: str = "seg_edges", augmenta
         return result.model
 
 
+def _shipped_model(pair: Pair, config: TrainConfig, preset: str,
+                   preview: str) -> tuple[DeepSIMModel | None, str | None]:
+    """(the shipped model of exactly this pair and recipe, None), else (None, why none is used, or None)."""
+    path, stale = find(pair, config, preset)
+    if path is None:
+        if stale is None and preset in SHIPPED_PRESETS:
+            stale = f"no model of this pair and recipe ships with the package (in {shipped_dir()})"
+        return None, stale
+    try:
+        model = load_model(path)
+    except ValueError as err:
+        return None, f"the shipped model {path.name} is unusable ({err})"
+    if recipe(model.config) != recipe(config):  # its record said so; the file itself must agree
+        return None, f"the shipped model {path.name} does not hold the recipe its record names"
+    if preview == "inline" or (preview == "auto" and in_notebook()):
+        _show_previews([path.with_name(model.info["shipped"]["previews"]).read_bytes()], model,
+                       "shipped with the package")
+    return model, None
+
+
 def _show_stored_previews(model: DeepSIMModel, preview: str) -> None:
     """Show the previews a cached model recorded while it trained, where a training would show them live."""
     previews = model.info.get("previews") or []
-    if not previews or not (preview == "inline" or (preview == "auto" and in_notebook())):
-        return
+    if previews and (preview == "inline" or (preview == "auto" and in_notebook())):
+        _show_previews([png_bytes(p.numpy()) for p in previews], model, "loaded from the model cache")
+
+
+def _show_previews(pngs: list[bytes], model: DeepSIMModel, where: str) -> None:
     from IPython.display import Image, display
 
     took = model.info.get("wall_time_s")
-    print("loaded from the model cache; the training previews it recorded"
-          + (f" (it trained in {took:.0f} s):" if took else ":"))
-    for p in previews:
-        display(Image(data=png_bytes(p.numpy())))
+    print(f"{where}; the training previews it recorded" + (f" (it trained in {took:.0f} s):" if took else ":"))
+    for png in pngs:
+        display(Image(data=png))

@@ -2,8 +2,9 @@
 
 Sphinx + myst-nb + the book theme (what Jupyter Book 1 is built on), chosen over Jupyter Book 2 (mystmd)
 because it is pure Python: it installs from PyPI into the project's venv and needs no Node.js toolchain.
-myst-nb executes every lesson at build time, in lesson mode, with the model cache: a class's warm cache
-(`deepsim-lite lessons prepare`) means nothing trains. A lesson that raises fails the build.
+myst-nb executes every lesson at build time, in lesson mode: the lessons load the models that ship with the package,
+and lesson 02's live model comes from the model cache once trained (`deepsim-lite lessons prepare`). A lesson that
+raises fails the build.
 """
 
 project = "deepsim-lite lessons"

@@ -283,13 +283,15 @@ def test_weights_lists_every_backbone_and_fetch_reports_each_failure(tmp_path, m
 
 
 def test_lessons_list_names_every_model_and_bad_mode_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))  # empty: nothing cached
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))  # empty: nothing cached, so what is ready is shipped
     monkeypatch.setenv("DEEPSIM_MODE", "lesson")
+    monkeypatch.delenv("DEEPSIM_MODELS", raising=False)
     r = run_cli("lessons", "list")
     header, *lines = r.stdout.strip().splitlines()
     assert r.returncode == 0 and len(lines) == len(ds.lessons.lesson_models()) == 6
-    assert [c.strip() for c in header.split("|")] == ["lessons", "model (lesson mode)", "in the model cache"], header
-    assert all(line.endswith("| not cached") for line in lines) and "02 03 04 07 | the cat" in lines[0]
+    assert [c.strip() for c in header.split("|")] == ["lessons", "model (lesson mode)", "ready?"], header
+    assert lines[0].endswith("trained live | not cached") and lines[0].startswith("02 ")  # lesson 02 trains it
+    assert all(line.endswith("| shipped") for line in lines[1:]) and "02 03 04 07 | the cat" in lines[1]
     assert len({line.index("|") for line in [header, *lines]}) == 1  # the columns line up under the header
     bad = run_cli("lessons", "prepare", "--mode", "huge")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid choice: 'huge'" in bad.stderr

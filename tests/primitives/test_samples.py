@@ -23,8 +23,8 @@ class TestSamples:
 
     def test_at_least_four_real_photos_and_small_folder(self):
         assert len(ds.SAMPLES) >= 4
-        total = sum(f.stat().st_size for f in (ROOT / "data").rglob("*") if f.is_file())
-        assert total < 5 * 2**20
+        total = sum(f.stat().st_size for f in (ROOT / "data").rglob("*") if f.is_file() and f.parent.name != "models")
+        assert total < 5 * 2**20  # the shipped lesson models have their own budget (tests/method/test_shipped.py)
 
     def test_committed_primitives_match_the_images(self):
         for name in ds.SAMPLES:

@@ -16,8 +16,11 @@ def test_lesson_config_reads_the_mode(monkeypatch):
     monkeypatch.delenv("DEEPSIM_MODE", raising=False)
     lesson = ds.lesson_config()
     assert (lesson.mode, lesson.preset, lesson.config, lesson.work_side) == ("lesson", "lesson", PRESETS["lesson"], 192)
+    assert lesson.model_preset == "lesson_long"  # the lessons load the long-trained models that ship with the package
+    assert "the lessons' models: lesson_long" in str(lesson)
     monkeypatch.setenv("DEEPSIM_MODE", "laptop")
-    assert (ds.lesson_config().preset, ds.lesson_config().work_side) == ("laptop", 256)
+    laptop = ds.lesson_config()
+    assert (laptop.preset, laptop.model_preset, laptop.work_side) == ("laptop", "laptop", 256)
     monkeypatch.setenv("DEEPSIM_MODE", "full")
     full = ds.lesson_config(primitive_kind="edges")
     assert (full.preset, full.config.primitive_kind, full.config.ngf, full.work_side) == ("paper", "edges", 64, 512)
@@ -32,24 +35,55 @@ def test_lesson_models_cover_every_lesson_and_build_their_pairs(monkeypatch):
     assert {n for m in models for n in m.lessons.split()} == {"02", "03", "04", "05", "06", "07"}  # 01 trains none
     cat = models[0].pair()
     assert cat.size == (128, 192) and cat.primitive.kind == "seg_edges"  # what lessons 02-04 load
-    assert models[3].pair().size == (144, 176) and models[3].primitive_kind == "edges"  # carphone at its own size
+    assert [m.live for m in models] == [True] + [False] * 5 and models[0].preset(ds.lesson_config()) == "lesson"
+    assert models[4].pair().size == (144, 176) and models[4].primitive_kind == "edges"  # carphone at its own size
+    assert len({m.name for m in models}) == len(models)  # one file name each
+    from deepsim_lite.method.shipped import pair_digest
+
+    assert pair_digest(models[4].pair()) == pair_digest(models[5].pair())  # 05's frame file, 06's clip: one frame
+    laptop = ds.lesson_config("laptop")  # one preset for all: lesson 02's live model is the one the others load
+    assert [m.name for m, _ in ds.lessons.distinct(ds.lessons.lesson_models(laptop), laptop)] == [
+        "cat-seg_edges-tps-live", "cat-seg_edges-crop_flip", "cat-edges-tps", "carphone-edges-tps",
+        "carphone-edges-crop_flip"]
 
 
 def test_prepare_trains_what_is_missing_then_only_loads(small_pair, tmp_path, monkeypatch, capsys):
     from dataclasses import replace
 
-    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path))
+    monkeypatch.setenv("DEEPSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DEEPSIM_MODELS", str(tmp_path / "shipped"))  # nothing shipped yet
     monkeypatch.setitem(PRESETS, "lesson", replace(PRESETS["lesson"], iterations=2))
-    tiny = [ds.lessons.LessonModel("02", "tiny tps", lambda: small_pair, "seg_edges", "tps"),
-            ds.lessons.LessonModel("02", "tiny crop+flip", lambda: small_pair, "seg_edges", "crop_flip"),
-            ds.lessons.LessonModel("05", "the same tps model again", lambda: small_pair, "seg_edges", "tps")]
+    monkeypatch.setitem(PRESETS, "lesson_long", replace(PRESETS["lesson_long"], iterations=3))
+    tiny = [ds.lessons.LessonModel("live", "02", "tiny live", lambda: small_pair, "seg_edges", "tps", live=True),
+            ds.lessons.LessonModel("tps", "02 05", "tiny tps", lambda: small_pair, "seg_edges", "tps"),
+            ds.lessons.LessonModel("cf", "02", "tiny crop+flip", lambda: small_pair, "seg_edges", "crop_flip")]
     monkeypatch.setattr(ds.lessons, "lesson_models", lambda lesson=None: tiny)
     first = ds.lessons.prepare("lesson", progress=False)
-    assert [r["action"] for r in first] == ["trained", "trained"] and len(list(tmp_path.glob("*.pt"))) == 2
-    assert "2 to train" in capsys.readouterr().out
+    assert [r["action"] for r in first] == ["trained"] * 3 and len(list((tmp_path / "cache").glob("*.pt"))) == 3
+    assert "0 ready, 3 to train" in capsys.readouterr().out
+    assert {f.name.split("-")[2] for f in (tmp_path / "cache").glob("*.pt")} == {"lesson", "lesson_long"}
     again = ds.lessons.prepare("lesson", progress=False)
-    assert [r["action"] for r in again] == ["loaded", "loaded"] and len(list(tmp_path.glob("*.pt"))) == 2
-    assert "0 to train" in capsys.readouterr().out
+    assert [r["action"] for r in again] == ["loaded"] * 3 and "3 ready, 0 to train" in capsys.readouterr().out
+
+    # rebuilt as shipped models: then found there, bit for bit what the cache held (same seed, same weights)
+    rebuilt = ds.lessons.prepare("lesson", progress=False, retrain=True)
+    assert [r["action"] for r in rebuilt] == ["rebuilt"] * 3
+    assert sorted(p.name for p in (tmp_path / "shipped").glob("*.pt")) == ["cf.pt", "tps.pt"]  # never the live one
+    assert [m.status(ds.lesson_config("lesson")) for m in tiny] == ["cached", "shipped", "shipped"]
+    cached = ds.cached_model(small_pair, "seg_edges", "tps", "lesson_long", retrain=True, progress=False)
+    shipped = ds.load_model(tmp_path / "shipped" / "tps.pt")
+    assert all(torch.equal(a, b) for a, b in zip(cached.generator.state_dict().values(),
+                                                 shipped.generator.state_dict().values(), strict=True))
+    assert [r["action"] for r in ds.lessons.prepare("lesson", progress=False)] == ["loaded", "shipped", "shipped"]
+
+    # a shipped model whose recipe is not what the lesson asks for: stale, said so, trained into the cache
+    monkeypatch.setitem(PRESETS, "lesson_long", replace(PRESETS["lesson_long"], iterations=4))
+    assert tiny[1].status(ds.lesson_config("lesson")) == "stale"
+    capsys.readouterr()
+    assert [r["action"] for r in ds.lessons.prepare("lesson", progress=False)] == ["loaded", "trained", "trained"]
+    assert "the shipped model tps was trained with another recipe (iterations: 3 shipped, 4 asked for)" in (
+        capsys.readouterr().out)
+    assert tiny[1].status(ds.lesson_config("lesson")) == "stale, cached"
 
 
 def test_hosted_setup_turns_on_colabs_widget_manager_and_the_gpu_preset_only_where_they_exist(monkeypatch, capsys):
