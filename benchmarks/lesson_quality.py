@@ -74,6 +74,9 @@ LOSS_CANDIDATES: dict[str, dict] = {  # ("lesson" itself was pixel L1 when the 4
     "lesson/vgg19-3-half": {"reconstruction": "vgg19", "vgg_layers": 3, "vgg_downsample": 2},
     # the shipped models' recipe (lesson_long: pixel L1, 4000 steps) with the lesson's cheap VGG19 term instead
     "lesson_long/vgg19-3-half": {"reconstruction": "vgg19", "vgg_layers": 3, "vgg_downsample": 2},
+    # the laptop preset (pixel L1) with the cheap VGG19 term, and with the paper's full one
+    "laptop/vgg19-3-half": {"reconstruction": "vgg19", "vgg_layers": 3, "vgg_downsample": 2},
+    "laptop/vgg19": {"reconstruction": "vgg19"},
 }
 SAMPLES = {"chelsea": None, "carphone": "carphone"}  # name: video clip (its other frames are a test set)
 WARMUP_STEPS, SPEED_STEPS = 5, 15
@@ -84,7 +87,7 @@ def candidate_config(name: str, kind: str) -> tuple[ds.TrainConfig, int | None]:
     if name in PRESET_CANDIDATES:
         return ds.TrainConfig.preset(name, primitive_kind=kind), None
     if name in LOSS_CANDIDATES:
-        base = name.split("/")[0]  # the preset it changes: lesson or lesson_long
+        base = name.split("/")[0]  # the preset it changes: lesson, lesson_long or laptop
         return ds.TrainConfig.preset(base, primitive_kind=kind, **LOSS_CANDIDATES[name]), None
     over = dict(CANDIDATES[name])
     coarse = over.pop("coarse", None)
