@@ -94,8 +94,9 @@ class LessonModel:
         return entry_name(pair or self.pair(), self.config(lesson), self.preset(lesson))
 
     def status(self, lesson: Lesson, pair=None) -> str:
-        """``"shipped"`` (found with the package), ``"cached"``, ``"stale, cached"`` or ``"not cached"``,
-        ``"stale"`` (a shipped one of another recipe or pair, nothing in the cache yet)."""
+        """``"shipped"`` (found with the package), ``"cached"``, ``"stale, cached"``, ``"stale"`` (a shipped one of
+        another recipe or pair, nothing in the cache yet), ``"not cached"``, or for a live model not yet trained
+        ``"trained live"`` (its lesson trains it in front of the student)."""
         from ..method.cache import cache_dir
         from ..method.shipped import find
 
@@ -105,6 +106,8 @@ class LessonModel:
             return "shipped"
         if (cache_dir() / self.cache_name(lesson, pair)).is_file():
             return "stale, cached" if stale else "cached"
+        if self.live:
+            return "trained live"
         return "stale" if stale else "not cached"
 
 
@@ -132,8 +135,8 @@ def lesson_models(lesson: Lesson | None = None) -> list[LessonModel]:
         return video.clip_pairs(frames, "edges", config, "carphone")[0]
 
     models = [
-        LessonModel("cat-seg_edges-tps-live", "02", "the cat, super-primitive, TPS, trained live", cat("seg_edges"),
-                    "seg_edges", "tps", live=True),
+        LessonModel("cat-seg_edges-tps-live", "02", "the cat, super-primitive, TPS, at the lesson preset",
+                    cat("seg_edges"), "seg_edges", "tps", live=True),
         LessonModel("cat-seg_edges-tps", "02 03 04 07", "the cat, super-primitive, TPS", cat("seg_edges"),
                     "seg_edges", "tps"),
         LessonModel("cat-seg_edges-crop_flip", "02", "the cat, super-primitive, crop+flip", cat("seg_edges"),
@@ -182,7 +185,7 @@ def prepare(mode: str | None = None, progress: bool = True, log: Callable[[str],
     lesson = lesson_config(mode)
     models = distinct(lesson_models(lesson), lesson)
     status = {m.name: ("rebuild" if retrain else m.status(lesson, pair)) for m, pair in models}
-    todo = [m for m, _ in models if status[m.name] in ("rebuild", "not cached", "stale")]
+    todo = [m for m, _ in models if status[m.name] in ("rebuild", "not cached", "stale", "trained live")]
     seconds = {p: _seconds_per_model(lesson, p) for p in {m.preset(lesson) for m in todo}}
     log(f"{len(models)} lesson models ({lesson.mode} mode, preset {lesson.model_preset}; lesson 02's live one "
         f"{lesson.preset}): {len(models) - len(todo)} ready, {len(todo)} to train, about "

@@ -290,7 +290,7 @@ def test_lessons_list_names_every_model_and_bad_mode_is_one_line(tmp_path, monke
     header, *lines = r.stdout.strip().splitlines()
     assert r.returncode == 0 and len(lines) == len(ds.lessons.lesson_models()) == 6
     assert [c.strip() for c in header.split("|")] == ["lessons", "model (lesson mode)", "ready?"], header
-    assert lines[0].endswith("trained live | not cached") and lines[0].startswith("02 ")  # lesson 02 trains it
+    assert lines[0].endswith("at the lesson preset | trained live") and lines[0].startswith("02 ")  # lesson 02's
     assert all(line.endswith("| shipped") for line in lines[1:]) and "02 03 04 07 | the cat" in lines[1]
     assert len({line.index("|") for line in [header, *lines]}) == 1  # the columns line up under the header
     bad = run_cli("lessons", "prepare", "--mode", "huge")

@@ -128,7 +128,7 @@ def test_every_lesson_model_ships_loads_safely_matches_its_lesson_and_renders(mo
     for m in ds.lessons.lesson_models(lesson):
         pair = m.pair()
         if m.live:
-            assert m.status(lesson, pair) == "not cached"  # lesson 02 trains it in front of the student
+            assert m.status(lesson, pair) == "trained live"  # lesson 02 trains it in front of the student
             continue
         assert m.status(lesson, pair) == "shipped", m.name
         path, _ = shipped.find(pair, m.config(lesson), lesson.model_preset)
