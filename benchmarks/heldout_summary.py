@@ -92,15 +92,20 @@ def compact(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def report(results: list[dict]) -> str:
+    """The summary page: who is better where, then every interval."""
+    return ("Who is better where (PSNR / LPIPS / SIFID; `tie`: the 95% interval includes 0):\n\n" + compact(results)
+            + "\n\nIntervals: 95%, paired over training seeds (patchnn is deterministic: its one run pairs with every "
+            "seed).\n\n" + markdown(results))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "heldout_summary_cpu.md")
     args = ap.parse_args()
     results = [json.loads(p.read_text()) for p in args.results]
-    text = ("Who is better where (PSNR / LPIPS / SIFID; `tie`: the 95% interval includes 0):\n\n" + compact(results)
-            + "\n\nIntervals: 95%, paired over training seeds (patchnn is deterministic: its one run pairs with every "
-            "seed).\n\n" + markdown(results))
+    text = report(results)
     args.out.write_text(text + "\n")
     print(text)
     print(f"wrote {args.out}")

@@ -77,18 +77,6 @@ def main() -> None:
         prepared = {m.cache_name(lesson, pair) for m, pair in models if m.live or lesson.mode != "lesson"} == entries
     warm_trained = sum(r["warm"]["models_trained"] for r in rows.values())
     total = {run: round(sum(r[run]["seconds"] for r in rows.values()), 1) for run in ("cold", "warm")}
-    offline = os.environ.get("DEEPSIM_OFFLINE", "")
-    lines = [f"Lesson run times, {mode} mode, {device_name(torch.device('cpu'))}, torch {torch.__version__}; "
-             f"`python benchmarks/lesson_timings.py` (DEEPSIM_OFFLINE={offline})", "",
-             "| lesson | cold cache | models it trains (cold) | warm cache | warning outputs |",
-             "|---|---|---|---|---|"]
-    for r in rows.values():
-        lines.append(f"| {r['notebook']} | {r['cold']['seconds']:.0f} s | {r['cold']['models_trained']} | "
-                     f"{r['warm']['seconds']:.0f} s | {r['cold']['stderr_outputs'] + r['warm']['stderr_outputs']} |")
-    lines.append(f"| all | {total['cold'] / 60:.1f} min | {sum(r['cold']['models_trained'] for r in rows.values())} | "
-                 f"{total['warm'] / 60:.1f} min | |")
-    md = "\n".join(lines) + "\n"
-    print(md)
     print(f"warm run trained {warm_trained} model(s); the {len(entries)} cache entries the lessons made are "
           f"{'exactly' if prepared else 'NOT'} what "
           "`deepsim-lite lessons prepare` lists")
@@ -98,11 +86,28 @@ def main() -> None:
               "prepare_lists_every_entry": prepared, "command": "python benchmarks/lesson_timings.py"}
     write_result(result, "lesson_timings", torch.device("cpu"), args.out)
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "lesson_timings_cpu.json"
+    md = markdown(result)
+    print(md)
     out.with_suffix(".md").write_text(md)
     boxes = sum(r[run]["stderr_outputs"] for r in rows.values() for run in ("cold", "warm"))
     if warm_trained or boxes or (not args.only and not prepared):
         raise SystemExit(f"lesson_timings: {warm_trained} model(s) trained in the warm run, {boxes} warning output(s), "
                          f"prepare lists every entry: {prepared} (want 0, 0, True)")
+
+
+def markdown(result: dict) -> str:
+    """The table: each lesson's cold and warm time, the models it trained cold, its warning outputs; the total."""
+    rows, total = result["lessons"], result["total_s"]
+    lines = [f"Lesson run times, {result['mode']} mode, {result['device']}, torch {result['torch']}; "
+             f"`python benchmarks/lesson_timings.py` (DEEPSIM_OFFLINE={result['offline']})", "",
+             "| lesson | cold cache | models it trains (cold) | warm cache | warning outputs |",
+             "|---|---|---|---|---|"]
+    for r in rows.values():
+        lines.append(f"| {r['notebook']} | {r['cold']['seconds']:.0f} s | {r['cold']['models_trained']} | "
+                     f"{r['warm']['seconds']:.0f} s | {r['cold']['stderr_outputs'] + r['warm']['stderr_outputs']} |")
+    lines.append(f"| all | {total['cold'] / 60:.1f} min | {sum(r['cold']['models_trained'] for r in rows.values())} | "
+                 f"{total['warm'] / 60:.1f} min | |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
