@@ -12,7 +12,7 @@ from ..method.config import TrainConfig
 from ..method.model import load_model
 from ..method.train import TrainResult, fit, resume
 from ..primitives.drawn import conform
-from ..primitives.images import load_primitive, save_image
+from ..primitives.images import load_primitive, save_image, save_primitive
 from ..primitives.pairs import load_pairs
 from ._common import int_at_least, non_negative, positive
 
@@ -83,7 +83,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         pairs = load_pairs(args.images, prims, config.primitive_kind, config.multiple, config.max_side,
                            config.n_segments, config.seed, args.segmentation or "kmeans", reference=reference)
         result = fit(pairs, config, out, progress=not args.quiet, preview="files", init_from=args.init_from)
+        _write_primitives(pairs, out)
     return _report_training(result, out)
+
+
+def _write_primitives(pairs: list, out: Path) -> None:
+    """The training primitives as PNGs in the run directory, at the trained size: what a person edits (in lesson 03's
+    editor or any paint program) and renders with ``deepsim-lite generate``."""
+    for i, pair in enumerate(pairs):
+        save_primitive(out / ("primitive.png" if len(pairs) == 1 else f"primitive_{i:03d}.png"), pair.primitive)
 
 
 def _train_config(args: argparse.Namespace):
@@ -117,6 +125,10 @@ def _report_training(result: TrainResult, out: Path) -> int:
         return 130
     print(f"trained {result.steps} steps in {result.wall_time_s:.1f} s ({result.steps_per_s:.2f} steps/s, "
           f"perceptual loss: {result.perceptual}) -> {out}/model.pt")
+    first = out / "primitive.png" if (out / "primitive.png").is_file() else out / "primitive_000.png"
+    if first.is_file():
+        print(f"its primitive: {first}; edit a copy and render it with: deepsim-lite generate {out} EDITED.png "
+              "--out result.png")
     return 0
 
 

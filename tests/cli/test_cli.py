@@ -56,6 +56,16 @@ def test_cli_train_then_generate_round_trip(tmp_path):
     assert "trained 4 steps" in r.stdout
     prim = ds.load_model(tmp_path / "run")
     pair = ds.load_pair(img, None, "seg_edges", 4, 32)
+    # the run holds its training primitive as a PNG to edit, and says what to do with it
+    from deepsim_lite.method.checkpoints import training_pairs
+
+    trained = training_pairs(tmp_path / "run")[0].primitive
+    written = ds.load_primitive(tmp_path / "run" / "primitive.png", n_labels=trained.n_labels)
+    off_edges = ~trained.edges  # a PNG primitive draws edges over the labels
+    assert torch.equal(written.edges, trained.edges)
+    assert torch.equal(written.labels[off_edges], trained.labels[off_edges])
+    assert (f"its primitive: {tmp_path / 'run' / 'primitive.png'}; edit a copy and render it with: deepsim-lite "
+            f"generate {tmp_path / 'run'} EDITED.png --out result.png") in r.stdout
     ds.save_primitive(tmp_path / "p.png", pair.primitive)
     r = run_cli("generate", str(tmp_path / "run" / "model.pt"), str(tmp_path / "p.png"), "--out",
                 str(tmp_path / "o.png"))
