@@ -3,10 +3,11 @@
     python scripts/build_site.py --out site      # what `make site` runs; site/ is not committed
 
 The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py``, ``index.md`` and ``_static/`` (the
-site's CSS: code lines wrap), the lessons as students see them (instructor notes dropped; solution cells and the
-hosted-notebook setup cell run but are not shown: myst-nb's ``remove-cell`` tag; a note before each editor that it
-is live only in Jupyter). Every lesson is executed at build time in the current ``DEEPSIM_MODE`` (lesson by
-default) with the model cache, so a warm cache trains nothing; a lesson that raises fails the build with its traceback.
+site's CSS: code lines wrap), the guides of ``docs/guides/``, the lessons as students see them (instructor notes
+dropped; solution cells and the hosted-notebook setup cell run but are not shown: myst-nb's ``remove-cell`` tag; a
+note before each editor that it is live only in Jupyter). Every lesson is executed at build time in the current
+``DEEPSIM_MODE`` (lesson by default): the lessons load the shipped models, and lesson 02's live one comes from the model
+cache once trained; a lesson that raises fails the build with its traceback.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def assemble(src: Path) -> None:
     for name in ("conf.py", "index.md"):
         shutil.copy(ROOT / "docs" / "site" / name, src / name)
     shutil.copytree(ROOT / "docs" / "site" / "_static", src / "_static")  # lessons.css: code lines wrap
+    shutil.copytree(ROOT / "docs" / "guides", src / "guides")  # how-tos, each run as written by tests/test_guides.py
     for book in sorted((ROOT / "notebooks").glob("0*.ipynb")):
         nb = json.loads(book.read_text())
         (src / "notebooks" / book.name).write_text(json.dumps(site_notebook(nb), indent=1, ensure_ascii=False))

@@ -1,5 +1,6 @@
 """The course site in a real browser: every lesson page of the built site (``make site``, into ``site/``) loads in
-Debian's Chromium, shows no error or warning output, every picture loads, and "next" walks through the lessons.
+Debian's Chromium, shows no error or warning output, every picture loads, and "next" walks through the lessons;
+every guide is listed and renders, and its links answer.
 
 Runs after ``make site`` (the ``test`` target builds the site after the lessons ran, so it trains nothing);
 skipped when there is no built site. What the site build adds to the lessons (a note before each editor) is checked
@@ -23,6 +24,7 @@ from _browser import chromium_page, free_port, why_no_browser
 ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("DEEPSIM_SITE", ROOT / "site"))
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
+GUIDES = sorted(p.stem for p in (ROOT / "docs" / "guides").glob("*.md"))
 
 _NO_SITE = why_no_browser() or (None if (SITE / "index.html").is_file()
                                  else f"no built site at {SITE}: run `make site` first")  # why the browser test skips
@@ -93,6 +95,14 @@ def test_every_lesson_page_renders_and_navigation_walks_the_lessons(tmp_path: Pa
                 if i + 1 < len(LESSONS):
                     page.locator("a.right-next").first.click()  # the theme's "next" link
                     page.wait_for_url(f"**/notebooks/{LESSONS[i + 1]}.html")
+            for guide in GUIDES:  # listed on the index, rendered with its code, every link on it answers
+                assert any(f"guides/{guide}" in (h or "") for h in hrefs), (guide, hrefs)
+                page.goto(f"{base}/guides/{guide}.html")
+                assert page.locator("article h1").count() == 1 and page.locator("article pre").count() > 0, guide
+                targets = page.evaluate("""() => [...document.querySelectorAll('article a[href]')]
+                    .map((a) => a.href).filter((h) => h.startsWith(location.origin))""")
+                dead = [t for t in targets if not page.request.get(t.split("#")[0]).ok]
+                assert not dead, f"guides/{guide}: links that do not answer: {dead}"
     finally:
         server.shutdown()
         server.server_close()
