@@ -57,7 +57,7 @@ TABLES: dict[str, tuple[list[str], Callable[[], str]]] = {
        for n in ("bikes_seg_edges_450", "bikes_edges_450", "carphone_seg_edges_450", "bikes_seg_edges_4000")},
     "heldout_summary_cpu.md": (HELDOUT_SUMMARY_INPUTS, _heldout_summary),
     **{f"loss_decision_{n}_cpu.md": _one("lesson_quality", f"loss_decision_{n}_cpu.json", newline=True)
-       for n in ("45s", "45s_8seeds", "180s")},
+       for n in ("45s", "45s_8seeds", "180s", "laptop_515s")},
 }
 
 
