@@ -256,7 +256,7 @@ PRESETS: dict[str, TrainConfig] = {
         max_side=192, ngf=12, n_downsample=2, n_blocks=4, ndf=12, n_layers_d=3, num_d=2,
         reconstruction="l1", vgg_fallback="l1", iterations=4000, lr=1e-3, checkpoint_every=500,
     ),
-    # Pixel L1 also at this preset's budget: the cheap VGG19 term lost 0.4-0.6 dB PSNR at a tied LPIPS (2 seeds, 515 s,
+    # Pixel L1 also at this preset's budget: the cheap VGG19 term lost 0.5-0.7 dB PSNR at a tied LPIPS (3 seeds, 515 s,
     # benchmarks/results/loss_decision_laptop_515s_cpu.md).
     # A sharper model for a student with a quarter of an hour: the lesson's recipe at 256 pixels (172x256 for the
     # cat), a little wider (ngf = ndf = 16), 4000 steps: 17 min on this project's 2 cores, about 12 min on 4
