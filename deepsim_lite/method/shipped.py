@@ -97,9 +97,8 @@ def find(pair: Pair, config: TrainConfig, preset: str,
         if rec["pair"] != digest:
             stale = (f"the shipped model {rec['name']} was trained on another {pair.name!r} pair (its picture or "
                      "primitive differs from the one made here)")
-        elif _recipe_of(rec) != want:
-            differ = _differences(_recipe_of(rec), want)
-            stale = f"the shipped model {rec['name']} was trained with another recipe ({differ})"
+        elif (theirs := _recipe_of(rec)) != want:
+            stale = f"the shipped model {rec['name']} was trained with another recipe ({_differences(theirs, want)})"
         elif (folder / rec["file"]).is_file():
             return folder / rec["file"], None
         else:
