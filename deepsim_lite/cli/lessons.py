@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from ..teaching.lessons import MODES, distinct, lesson_config, lesson_models, prepare
 from ..teaching.student import build_student
@@ -48,6 +49,16 @@ def _cmd_lessons(args: argparse.Namespace) -> int:
         print("deepsim-lite lessons: --models-out goes with prepare --retrain in lesson mode (the shipped models); "
               "drop it, or add --retrain", file=sys.stderr)
         return 2
+    if args.retrain and lesson.mode == "lesson":  # say so before minutes of training, not after
+        from ..method.shipped import shipped_dir
+
+        folder = Path(args.models_out) if args.models_out else shipped_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"deepsim-lite lessons: cannot write the rebuilt models to {folder} ({err.strerror or err}); "
+                  "give a writable folder with --models-out", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     rows = prepare(args.mode, progress=not args.quiet, retrain=args.retrain, out=args.models_out)
     counts = ", ".join(f"{sum(r['action'] == a for r in rows)} {a}" for a in ("shipped", "loaded", "trained", "rebuilt")

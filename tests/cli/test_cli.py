@@ -303,6 +303,10 @@ def test_lessons_list_names_every_model_and_bad_mode_is_one_line(tmp_path, monke
     assert lines[0].endswith("at the lesson preset | trained live") and lines[0].startswith("02 ")  # lesson 02's
     assert all(line.endswith("| shipped") for line in lines[1:]) and "02 03 04 07 | the cat" in lines[1]
     assert len({line.index("|") for line in [header, *lines]}) == 1  # the columns line up under the header
+    (tmp_path / "a-file").write_text("x")
+    r = run_cli("lessons", "prepare", "--retrain", "--models-out", str(tmp_path / "a-file" / "models"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "give a writable folder with --models-out" in r.stderr
+    assert not list(tmp_path.glob("*.pt"))  # refused before any training
     bad = run_cli("lessons", "prepare", "--mode", "huge")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid choice: 'huge'" in bad.stderr
 
