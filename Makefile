@@ -10,7 +10,7 @@ export DEEPSIM_MODE ?= lesson
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint lab student site primitives bench gpu-check gpu-carry browser weights clean-venv
+.PHONY: demo test lint lab student site docs primitives bench gpu-check gpu-carry browser weights clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,8 +59,14 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
-# The course site: every lesson executed (with the model cache: warm after `deepsim-lite lessons prepare`) into site/.
-site: $(STAMP)
+# Every figure of the README, the docs and the lessons' headers written from its committed result file
+# (scripts/make_docs.py; `make test` checks it with tests/test_make_docs.py).
+docs: $(STAMP)
+	$(PY) scripts/make_docs.py
+
+# The course site: the docs' figures regenerated, every lesson executed (with the model cache: warm after
+# `deepsim-lite lessons prepare`), the guides, results, API reference and changelog, into site/.
+site: docs
 	$(PY) scripts/build_site.py --out site
 
 # The lessons for students: solutions (nbgrader markers) replaced by a stub, instructor notes dropped, outputs cleared.

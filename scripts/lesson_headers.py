@@ -1,7 +1,6 @@
-"""Write the run times in the lessons' headers from the timing script's result, so that no one types them.
+"""The run times in the lessons' headers, written from the timing script's result so that no one types them.
 
-    python scripts/lesson_headers.py              # rewrite notebooks/0*.ipynb from lesson_timings_cpu.json
-    python scripts/lesson_headers.py --check      # exit 1 if a header disagrees with the result file
+Run through ``python scripts/make_docs.py [--check]`` (with the result tables and the docs' generated blocks).
 
 Each lesson's header holds one italic paragraph ``*Run time: ...*``, written whole by :func:`header` from the
 lesson's cold and warm times in ``benchmarks/results/lesson_timings_cpu.json`` (``benchmarks/lesson_timings.py``;
@@ -12,10 +11,8 @@ cold: an empty model cache, a fresh machine) and from what the lesson does with 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,24 +59,9 @@ def updated(path: Path, timing: dict, loads_models: bool) -> tuple[str, str]:
     return text, json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="only compare; exit 1 on a difference")
-    args = ap.parse_args()
+def targets() -> list[tuple[Path, str]]:
+    """(notebook, its text with the header written from the timing result) for every timed lesson."""
     result = json.loads(RESULT.read_text())
     loading = lessons_loading_models()
-    stale = []
-    for number, timing in sorted(result["lessons"].items()):
-        path = ROOT / "notebooks" / timing["notebook"]
-        now, new = updated(path, timing, number in loading)
-        if now != new:
-            stale.append(path.name)
-            if not args.check:
-                path.write_text(new)
-    verb = "disagree with" if args.check else "rewritten from"
-    print(f"{len(stale)} lesson header(s) {verb} {RESULT.name}" + (f": {', '.join(stale)}" if stale else ""))
-    return 1 if args.check and stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return [(path, updated(path, timing, number in loading)[1]) for number, timing in sorted(result["lessons"].items())
+            for path in [ROOT / "notebooks" / timing["notebook"]]]

@@ -1,18 +1,17 @@
 """Every committed result table remade from its committed JSON, so that no table is typed or left stale.
 
-    python scripts/result_tables.py            # rewrite each table in benchmarks/results/ from its JSON
-    python scripts/result_tables.py --check    # exit 1 naming each table that differs from its regeneration
+Run through ``python scripts/make_docs.py [--check]``, which also writes the docs' generated blocks and the
+lessons' headers.
 
 Each benchmark writes a JSON and a Markdown table made from it by the benchmark's own ``markdown`` function;
 :data:`TABLES` says, for each committed table, which JSON files and which function make it. A table edited by hand,
-or left behind when its script changed, differs from its regeneration: ``tests/test_result_tables.py`` runs the
-check. The video sweep's table is made by the library (``deepsim_lite.sweep.sweep_table``), lesson 06's shipped
-copy of it by ``scripts/ship_video_table.py`` (checked by ``tests/analysis/test_sweep.py``).
+or left behind when its script changed, differs from its regeneration: ``tests/test_make_docs.py`` runs the
+check (``make_docs.py --check``). The video sweep's table is made by the library (``deepsim_lite.sweep.sweep_table``),
+lesson 06's shipped copy of it by ``scripts/ship_video_table.py`` (checked by ``tests/analysis/test_sweep.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import runpy
 import sys
@@ -56,27 +55,13 @@ TABLES: dict[str, tuple[list[str], Callable[[], str]]] = {
     **{f"heldout_{n}_cpu.md": _one("heldout", f"heldout_{n}_cpu.json", newline=True)
        for n in ("bikes_seg_edges_450", "bikes_edges_450", "carphone_seg_edges_450", "bikes_seg_edges_4000")},
     "heldout_summary_cpu.md": (HELDOUT_SUMMARY_INPUTS, _heldout_summary),
+    "lesson_quality_cpu.md": _one("lesson_quality", "lesson_quality_cpu.json", newline=True),
+    "lesson_quality_presets_cpu.md": _one("lesson_quality", "lesson_quality_presets_cpu.json", newline=True),
     **{f"loss_decision_{n}_cpu.md": _one("lesson_quality", f"loss_decision_{n}_cpu.json", newline=True)
        for n in ("45s", "45s_8seeds", "180s", "laptop_515s")},
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="only compare; exit 1 on a difference")
-    args = ap.parse_args(argv)
-    stale = []
-    for table, (_, make) in TABLES.items():
-        path = RESULTS / table
-        new = make()
-        if not path.is_file() or path.read_text() != new:
-            stale.append(table)
-            if not args.check:
-                path.write_text(new)
-    verb = "differ from their JSON" if args.check else "rewritten from their JSON"
-    print(f"{len(stale)} of {len(TABLES)} result tables {verb}" + (f": {', '.join(stale)}" if stale else ""))
-    return 1 if args.check and stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def targets() -> list[tuple[Path, str]]:
+    """(table path, the table its JSON makes now) for every committed table."""
+    return [(RESULTS / table, make()) for table, (_, make) in TABLES.items()]

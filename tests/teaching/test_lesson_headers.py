@@ -1,5 +1,6 @@
 """The lessons' run-time headers are written from benchmarks/results/lesson_timings_cpu.json
-(scripts/lesson_headers.py), never typed: a header that disagrees with the committed result fails here."""
+(scripts/lesson_headers.py, run by scripts/make_docs.py), never typed: a header that disagrees with the committed
+result fails here."""
 
 import importlib.util
 import json
@@ -17,7 +18,7 @@ def test_every_lesson_header_agrees_with_the_committed_timings():
     assert loading == {"02", "03", "04", "05", "06", "07"}
     stale = [t["notebook"] for n, t in result["lessons"].items()
              if len(set(headers.updated(ROOT / "notebooks" / t["notebook"], t, n in loading))) != 1]
-    assert not stale, f"run python scripts/lesson_headers.py: {stale}"
+    assert not stale, f"run python scripts/make_docs.py: {stale}"
 
 
 def test_a_header_is_written_whole_from_the_timings_and_nothing_else_changes(tmp_path):
