@@ -2,8 +2,10 @@
 
     python scripts/build_site.py --out site      # what `make site` runs; site/ is not committed
 
-The Sphinx sources are assembled in ``build/site_src/``: ``docs/site/conf.py``, ``index.md`` and ``_static/`` (the
-site's CSS: code lines wrap), the guides of ``docs/guides/``, the lessons as students see them (instructor notes
+The Sphinx sources are assembled in ``build/site_src/``, laid out as the repository is: ``docs/site/conf.py``,
+``index.md`` (the landing page), ``_static/`` (the site's CSS: code lines wrap) and ``_templates/`` (autosummary's
+module page, for the API reference) at the top; ``docs/`` (getting started, guides, results, reliability, the API
+reference's index, architecture, changelog); and the lessons as students see them (instructor notes
 dropped; solution cells and the hosted-notebook setup cell run but are not shown: myst-nb's ``remove-cell`` tag; a
 note before each editor that it is live only in Jupyter). Every lesson is executed at build time in the current
 ``DEEPSIM_MODE`` (lesson by default): the lessons load the shipped models, and lesson 02's live one comes from the model
@@ -62,14 +64,22 @@ def site_notebook(nb: dict) -> dict:
     return {**nb, "cells": cells}
 
 
+DOCS_LEFT_OUT = ("site", "screenshots")  # docs/site is the site's own configuration; screenshots are history
+
+
 def assemble(src: Path) -> None:
+    """The Sphinx source tree, laid out as the repository is (``index.md``, ``docs/``, ``notebooks/``), so that a
+    relative link between docs pages and lessons works on GitHub and on the site alike."""
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
+    site = ROOT / "docs" / "site"
     for name in ("conf.py", "index.md"):
-        shutil.copy(ROOT / "docs" / "site" / name, src / name)
-    shutil.copytree(ROOT / "docs" / "site" / "_static", src / "_static")  # lessons.css: code lines wrap
-    shutil.copytree(ROOT / "docs" / "guides", src / "guides")  # how-tos, each run as written by tests/test_guides.py
+        shutil.copy(site / name, src / name)
+    for folder in ("_static", "_templates"):  # the CSS (code lines wrap); autosummary's module page
+        shutil.copytree(site / folder, src / folder)
+    shutil.copytree(ROOT / "docs", src / "docs", ignore=lambda d, names: [n for n in names if Path(d) == ROOT / "docs"
+                                                                          and n in DOCS_LEFT_OUT])
     for book in sorted((ROOT / "notebooks").glob("0*.ipynb")):
         nb = json.loads(book.read_text())
         (src / "notebooks" / book.name).write_text(json.dumps(site_notebook(nb), indent=1, ensure_ascii=False))
@@ -78,6 +88,8 @@ def assemble(src: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "site"))
+    ap.add_argument("--no-execute", action="store_true", help="render the lessons without running them (a quick "
+                    "look at the docs pages while writing them; the lessons then show no outputs)")
     args = ap.parse_args()
     src = ROOT / "build" / "site_src"
     assemble(src)
@@ -85,7 +97,7 @@ def main() -> int:
     env.setdefault("DEEPSIM_MODE", "lesson")
     html = ROOT / "build" / "site_html"  # myst-nb writes its jupyter_execute/ beside the output: keep both in build/
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-d", str(src / "_doctrees"),
-           str(src), str(html)]
+           str(src), str(html)] + (["-D", "nb_execution_mode=off"] if args.no_execute else [])
     done = subprocess.run(cmd, env=env)
     if done.returncode:
         print(f"build_site: sphinx-build failed ({done.returncode}); the log above says which lesson", file=sys.stderr)

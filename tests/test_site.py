@@ -1,10 +1,12 @@
 """The course site in a real browser: every lesson page of the built site (``make site``, into ``site/``) loads in
 Debian's Chromium, shows no error or warning output, every picture loads, and "next" walks through the lessons;
-every guide is listed and renders, and its links answer.
+every docs page (getting started, guides, results, reliability, architecture, API reference, changelog) is listed,
+renders with no broken picture or link and no error marker, and the API reference documents the package's functions.
 
 Runs after ``make site`` (the ``test`` target builds the site after the lessons ran, so it trains nothing);
 skipped when there is no built site. What the site build adds to the lessons (a note before each editor) is checked
-without one. ``DEEPSIM_SITE_SCREENSHOT=docs/site.png`` saves the README's screenshot.
+without one. ``DEEPSIM_SITE_SCREENSHOT=docs/site.png`` saves the screenshot of lesson 04, and beside it
+``site-landing.png`` (the landing page) and ``site-guide.png`` (the guide "Edit your own photo").
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from _browser import chromium_page, free_port, why_no_browser
 ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("DEEPSIM_SITE", ROOT / "site"))
 LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb"))
-GUIDES = sorted(p.stem for p in (ROOT / "docs" / "guides").glob("*.md"))
+# every docs page, by its path on the site (the site is laid out as the repository: docs/guides/x.md -> docs/guides/x)
+DOCS = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in (ROOT / "docs").rglob("*.md")
+              if p.relative_to(ROOT / "docs").parts[0] not in ("site", "screenshots"))
+API_MODULE = "deepsim_lite.method.tps"  # one module page of the API reference, checked for its functions
 
 _NO_SITE = why_no_browser() or (None if (SITE / "index.html").is_file()
                                  else f"no built site at {SITE}: run `make site` first")  # why the browser test skips
@@ -95,14 +100,30 @@ def test_every_lesson_page_renders_and_navigation_walks_the_lessons(tmp_path: Pa
                 if i + 1 < len(LESSONS):
                     page.locator("a.right-next").first.click()  # the theme's "next" link
                     page.wait_for_url(f"**/notebooks/{LESSONS[i + 1]}.html")
-            for guide in GUIDES:  # listed on the index, rendered with its code, every link on it answers
-                assert any(f"guides/{guide}" in (h or "") for h in hrefs), (guide, hrefs)
-                page.goto(f"{base}/guides/{guide}.html")
-                assert page.locator("article h1").count() == 1 and page.locator("article pre").count() > 0, guide
+            shots = Path(os.environ.get("DEEPSIM_SITE_SCREENSHOT", str(tmp_path / "site.png"))).parent
+            page.goto(f"{base}/index.html")
+            page.screenshot(path=str(shots / "site-landing.png"))
+            for doc in DOCS:  # listed on the index, rendered, every picture and link on it answers
+                assert any(doc in (h or "") for h in hrefs), (doc, hrefs)
+                page.goto(f"{base}/{doc}.html")
+                page.wait_for_load_state("load")
+                assert page.locator("article h1").count() == 1, doc
+                assert page.locator("article .system-message, article .problematic").count() == 0, doc
+                broken = page.evaluate("""() => [...document.querySelectorAll('article img')]
+                    .filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src.slice(0, 80))""")
+                assert not broken, f"{doc}: pictures that did not load: {broken}"
                 targets = page.evaluate("""() => [...document.querySelectorAll('article a[href]')]
                     .map((a) => a.href).filter((h) => h.startsWith(location.origin))""")
-                dead = [t for t in targets if not page.request.get(t.split("#")[0]).ok]
-                assert not dead, f"guides/{guide}: links that do not answer: {dead}"
+                dead = [t for t in dict.fromkeys(t.split("#")[0] for t in targets) if not page.request.get(t).ok]
+                assert not dead, f"{doc}: links that do not answer: {dead}"
+                if doc.endswith("edit_your_photo"):
+                    page.screenshot(path=str(shots / "site-guide.png"))
+                if doc.startswith("docs/results/") or doc == "docs/lesson_recipe":
+                    assert page.locator("article table").count() > 0, f"{doc}: no results table"
+            page.goto(f"{base}/docs/api/{API_MODULE}.html")  # the API reference: signatures and docstrings
+            functions = page.locator("article dl.py.function > dt").all_inner_texts()
+            assert any("fit_tps" in f for f in functions) and len(functions) >= 5, functions
+            assert page.locator("article dl.py.function > dd p").count() >= 5, "functions without their docstrings"
     finally:
         server.shutdown()
         server.server_close()

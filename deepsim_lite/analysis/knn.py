@@ -225,7 +225,7 @@ def recall_at_1(index, bank: Bank, queries: torch.Tensor) -> float:
 
 @torch.no_grad()
 def prediction_error_map(generated: torch.Tensor, truth: torch.Tensor, features: PatchFeatures) -> torch.Tensor:
-    """The paper's prediction error: mean over channels of |φ(G(x)) − φ(y)| per feature position.
+    """The paper's prediction error: mean over channels of ``|φ(G(x)) − φ(y)|`` per feature position.
 
     Args:
         generated, truth: images ``(3, H, W)`` in [-1, 1].

@@ -179,7 +179,7 @@ def restore(state: dict, gan: TrainStep, warps: WarpStream, path: str | os.PathL
 
 def check_finite(gan: TrainStep, step: int) -> None:
     """Refuse to checkpoint a model whose weights went NaN or infinite. The test runs on the device, as one
-    reduction per network (the largest |weight|, NaN if any is), and reads one flag: one synchronisation."""
+    reduction per network (the largest ``|weight|``, NaN if any is), and reads one flag: one synchronisation."""
     nets = (("generator", gan.G), ("discriminator", gan.D))
     peaks = torch.stack([get_total_norm(list(net.parameters()), float("inf")) for _, net in nets])
     if bool(torch.isfinite(peaks).all()):

@@ -1,12 +1,12 @@
 """Thin-plate-spline warps (paper Sec. 3.2, Eq. 4): fit, evaluate, bending energy, and the warp
 distribution Ω the paper samples its training pairs from.
 
-A thin-plate spline maps points p = (x, y) of the plane:
+A thin-plate spline maps points p = (x, y) of the plane::
 
     f(p) = A·p + b + Σ_i w_i U(‖p − c_i‖),        U(r) = r² log r²   (U(0) = 0)
 
 with control points c_i (``pts_src``). Given targets v_i (``pts_dst``) and a smoothing weight λ ≥ 0
-the coefficients solve (Donato & Belongie 2002)
+the coefficients solve (Donato & Belongie 2002)::
 
     [ K + λI  P ] [ w ]   [ v ]        K_ij = U(‖c_i − c_j‖),  P_i = [1, x_i, y_i]
     [ Pᵀ      0 ] [ a ] = [ 0 ],

@@ -7,14 +7,20 @@ and lesson 02's live model comes from the model cache once trained (`deepsim-lit
 raises fails the build.
 """
 
-project = "deepsim-lite lessons"
+project = "deepsim-lite"
 author = "deepsim-lite contributors"
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon"]
 html_theme = "sphinx_book_theme"
 html_title = "deepsim-lite: DeepSIM, one image at a time"
 html_theme_options = {"show_navbar_depth": 1, "use_download_button": True}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+templates_path = ["_templates"]  # autosummary/module.rst: each module page documents its members
+autosummary_generate = True  # the API pages (docs/api.md) are written at build time, not committed
+autodoc_member_order = "bysource"  # a module reads top to bottom, as its source does
+autodoc_typehints = "description"
+napoleon_google_docstring, napoleon_numpy_docstring = True, False
 myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3  # links to a section of a docs page (page.md#section) resolve, as on GitHub
 html_static_path = ["_static"]
 html_css_files = ["lessons.css"]  # code lines wrap instead of being clipped
 nb_execution_mode = "force"

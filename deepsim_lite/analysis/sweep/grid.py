@@ -203,7 +203,9 @@ def parse_value(text: str):
 
 
 def read_grid(path: str | os.PathLike) -> dict:
-    """A grid file (YAML ``.yaml``/``.yml`` or TOML ``.toml``) as :class:`Grid` keyword arguments::
+    """A grid file (YAML ``.yaml``/``.yml`` or TOML ``.toml``) as :class:`Grid` keyword arguments.
+
+    A YAML grid, for example::
 
         clips: [carphone, bikes]
         primitives: [seg, edges, seg_edges]
