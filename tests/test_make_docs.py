@@ -79,9 +79,10 @@ def test_an_unknown_block_names_its_page(tmp_path, monkeypatch):
         make_docs.main(["--check"])
 
 
-# A measured figure written into prose: a number with a unit of time, speed, quality or ratio (not the 95% of an
-# interval's confidence level, which is chosen, not measured).
-MEASURED = re.compile(r"(?<![\w.])(?!95%)\d+(?:\.\d+)?\s?(?:dB|ms|min|s|steps/s|GiB|GB|MiB|×|%)(?![\w/])")
+# A measured figure written into prose: a number with a unit of time, speed, quality or ratio. Not the 95% of an
+# interval's confidence level, and not a training budget one chooses: budgets are written out ("45 seconds").
+MEASURED = re.compile(r"(?<![\w.])(?!95%)\d+(?:\.\d+)?\s?(?:dB|ms|min|minutes?|hours?|s|steps/s|GiB|GB|MiB|×|%)"
+                      r"(?![\w/])")
 
 
 def _outside_blocks_and_code(text: str) -> str:
@@ -100,7 +101,7 @@ def test_measured_figures_on_a_page_come_from_generated_blocks(page):
 
 
 def test_the_figure_check_finds_a_typed_figure_but_not_a_generated_one():
-    typed = "The demo took 48 s and reached 27.18 dB, 9.9 steps/s, 3× faster, a 95% interval.\n"
-    assert MEASURED.findall(_outside_blocks_and_code(typed)) == ["48 s", "27.18 dB", "9.9 steps/s", "3×"]
+    typed = "The demo took 48 s and reached 27.18 dB, 9.9 steps/s, 3× faster, a 95% interval, about 11 minutes.\n"
+    assert MEASURED.findall(_outside_blocks_and_code(typed)) == ["48 s", "27.18 dB", "9.9 steps/s", "3×", "11 minutes"]
     generated = "<!-- generated: demo -->\nIt took 48 s.\n<!-- end generated -->\nsee `took 3 s` and step 2 of 4\n"
     assert MEASURED.findall(_outside_blocks_and_code(generated)) == []

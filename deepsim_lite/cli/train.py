@@ -35,7 +35,7 @@ def add_train(sub) -> None:
     p.add_argument("--init-from", help="fine-tune: start from this run directory or checkpoint (or model.pt) with "
                    "its configuration (set --iterations for a shorter schedule); labels are fitted on its training "
                    "image so they mean what they meant to it")
-    p.add_argument("--preset", help="lesson (CPU, ~45 s; default) | laptop (CPU, ~17 min) | paper (GPU, 16k steps)")
+    p.add_argument("--preset", help="lesson (CPU, ~45 s; default) | laptop (CPU, ~10 min) | paper (GPU, 16k steps)")
     p.add_argument("--augmentation", help="tps (default) | crop_flip | none")
     p.add_argument("--iterations", type=positive, help="override the preset's iteration count")
     p.add_argument("--max-side", type=int_at_least(8), help="downscale the image to this longer side")

@@ -2,7 +2,7 @@
 
 The defaults are the paper's (pix2pixHD's networks and losses, 16,000 iterations, Sec. 3.3-3.4);
 ``PRESETS["lesson"]`` is the small configuration the notebooks train on a laptop CPU (about 45 s),
-``PRESETS["laptop"]`` a sharper one for about a quarter of an hour.
+``PRESETS["laptop"]`` a sharper one for about ten minutes.
 
 Example:
     >>> cfg = TrainConfig.preset("lesson", iterations=300)
@@ -258,10 +258,11 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # Pixel L1 also at this preset's budget: the cheap VGG19 term lost 0.5-0.7 dB PSNR at a tied LPIPS (3 seeds, 515 s,
     # benchmarks/results/loss_decision_laptop_515s_cpu.md).
-    # A sharper model for a student with a quarter of an hour: the lesson's recipe at 256 pixels (172x256 for the
-    # cat), a little wider (ngf = ndf = 16), 4000 steps: 17 min on this project's 2 cores, about 12 min on 4
-    # (projected from the measured 1 -> 2 thread speed-up), +1.8 dB held out over the lesson preset on the cat
-    # (benchmarks/lesson_quality.py --candidates lesson laptop --budget 0 --samples chelsea).
+    # A sharper model for a student with ten minutes: the lesson's recipe at 256 pixels (172x256 for the cat), a
+    # little wider (ngf = ndf = 16), 4000 steps: 6.5 steps/s measured alone on this project's 2 cores, about 10 min
+    # (benchmarks/results/loss_decision_laptop_515s_cpu.json; 0.4 measured 17 min on a slower day), +1.8 dB held
+    # out over the 0.4 lesson preset on the cat (benchmarks/lesson_quality.py --candidates lesson laptop --budget 0
+    # --samples chelsea).
     "laptop": TrainConfig(
         max_side=256, ngf=16, n_downsample=2, n_blocks=4, ndf=16, n_layers_d=3, num_d=2,
         reconstruction="l1", vgg_fallback="l1", iterations=4000, lr=1e-3, checkpoint_every=500,
