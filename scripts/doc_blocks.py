@@ -220,7 +220,11 @@ def cat_paper() -> str:
 
 
 def _table(name: str) -> Callable[[], str]:
-    return lambda: result_tables.TABLES[name][1]().strip()
+    """A result table inside a page: its own headings two levels down (a page has one title, its own)."""
+    def make() -> str:
+        text = result_tables.TABLES[name][1]().strip()
+        return re.sub(r"^(#{1,4}) ", lambda m: "#" * (len(m[1]) + 2) + " ", text, flags=re.M)
+    return make
 
 
 BLOCKS: dict[str, Callable[[], str]] = {
