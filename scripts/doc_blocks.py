@@ -219,6 +219,45 @@ def cat_paper() -> str:
             "(`benchmarks/results/gpu/cat_paper.json`, its picture `cat_paper.png`).")
 
 
+def _gpu_rows() -> dict[str, dict]:
+    return {r["size"]: r for r in _json("gpu/train_speed_cuda.json")["rows"]}
+
+
+def cluster_costs() -> str:
+    """What a sweep cell costs: this machine's last full sweep, and the paper preset's measured GPU speeds."""
+    last = next(h for h in reversed(_json("video/sweep.json")["history"]) if h["ran"])
+    ran = len(last["ran"])
+    gpu, rows = _json("gpu/train_speed_cuda.json")["device"], _gpu_rows()
+    lines = ["| where | preset | minutes per cell | source |", "|---|---|---|---|",
+             f"| this project's CPU ({last['device']}), one cell at a time | lesson (450 steps), training and scoring "
+             f"29 frames | {last['wall_s'] / 60 / ran:.1f} on average ({last['wall_s'] / 60:.1f} min for "
+             f"{ran} cells; some found their models in the model cache and were only scored) "
+             "| `benchmarks/results/video/sweep.json` (history) |"]
+    for size, r in rows.items():
+        lines.append(f"| {gpu}, one cell | paper (16k steps) at {size.replace('x', '×')} | "
+                     f"{r['fast']['projected_16k_steps_min']:.1f} (compiled) to "
+                     f"{r['reference']['projected_16k_steps_min']:.1f} (the official code's way), training only | "
+                     f"`benchmarks/results/gpu/train_speed_cuda.json`: {r['fast']['steps_per_s']:.1f} and "
+                     f"{r['reference']['steps_per_s']:.1f} steps/s |")
+    return "\n".join(lines)
+
+
+def cluster_grid() -> str:
+    """The paper's video benchmark at its own scale, projected from the measured GPU speeds."""
+    rows, (small, large) = _gpu_rows(), (288, 90)  # 16 LRS2 + 5 Cityscapes videos x 3 primitives x 2 augs x 3 seeds
+    low = (small * rows["256x256"]["fast"]["projected_16k_steps_min"]
+           + large * rows["640x320"]["fast"]["projected_16k_steps_min"]) / 60
+    high = (small * rows["256x256"]["reference"]["projected_16k_steps_min"]
+            + large * rows["640x320"]["reference"]["projected_16k_steps_min"]) / 60
+    return (f"The paper's video benchmark at its own scale (16 LRS2 + 5 Cityscapes videos × 3 primitives × 2 "
+            f"augmentations × 3 seeds = {small} cells near 256 px and {large} at 640×320) is then, for training alone "
+            f"on GPUs like the one measured, between **{low:.0f} GPU-hours** (compiled) and **{high:.0f} GPU-hours** "
+            f"(the official code's way): {low / 8:.0f}–{high / 8:.0f} hours of wall time on 8 GPUs, or "
+            f"{low / 16:.0f}–{high / 16:.0f} hours on a 4-node × 4-GPU SLURM allocation (projected from "
+            "`benchmarks/results/gpu/train_speed_cuda.json`, VGG term dropped; the lesson preset is a teaching "
+            "configuration, not the paper's).")
+
+
 def _table(name: str) -> Callable[[], str]:
     """A result table inside a page: its own headings two levels down (a page has one title, its own)."""
     def make() -> str:
@@ -233,7 +272,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "train-speed-gpu": train_speed("gpu/train_speed_cuda.json"), "step-profile": step_profile,
     "presets": presets, "heldout-commands": heldout_commands,
     "precision-cpu": precision("precision_cpu.json"), "precision-gpu": precision("gpu/precision_cuda.json"),
-    "cat-paper": cat_paper, "shipped": shipped, "video-sweep": video_sweep,
+    "cat-paper": cat_paper,
+    "cluster-costs": cluster_costs, "cluster-grid": cluster_grid, "shipped": shipped, "video-sweep": video_sweep,
     **{f"table:{name}": _table(name) for name in result_tables.TABLES},
 }
 

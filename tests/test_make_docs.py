@@ -92,7 +92,7 @@ def _outside_blocks_and_code(text: str) -> str:
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/getting_started.md", "docs/reliability.md",
-                                  "docs/lesson_recipe.md",
+                                  "docs/lesson_recipe.md", "docs/weights.md", "docs/cluster.md", "docs/api.md",
                                   *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs" / "results").glob("*.md")),
                                   *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs" / "guides").glob("*.md"))])
 def test_measured_figures_on_a_page_come_from_generated_blocks(page):
