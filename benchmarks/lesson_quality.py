@@ -358,7 +358,7 @@ def main() -> None:
     ap.add_argument("--speed-first", action="store_true", help="measure every candidate's speed first (alone), "
                     "then train each cell for budget x speed steps: cells robust to other work on the machine")
     ap.add_argument("--rates-from", default=None, metavar="JSON", help="the steps/s of an earlier --speed-first "
-                    "result instead of measuring again (more seeds for the same cells)")
+                    "result instead of measuring again (more seeds for the same cells; a sample it lacks is measured)")
     ap.add_argument("--fresh", action="store_true", help="retrain cells that are already on disk (cells trained "
                     "with another config or test set are retrained anyway)")
     ap.add_argument("--cells", type=Path, default=Path(__file__).parent / "results" / "lesson_quality",
@@ -373,10 +373,10 @@ def main() -> None:
         sample = Sample(sname, args.primitive, args.reference_side, args.warps, args.frames)
         done: dict[str, dict] = {}
         rates = {}
-        if args.rates_from:  # the speeds an earlier --speed-first run measured: its cells are read back
-            rates = json.loads(Path(args.rates_from).read_text())["measured_steps_per_s"][sname]
-            speeds[sname] = rates
-        elif args.speed_first:
+        earlier = json.loads(Path(args.rates_from).read_text())["measured_steps_per_s"] if args.rates_from else {}
+        if sname in earlier:  # the speeds an earlier --speed-first run measured: its cells are read back
+            rates = speeds[sname] = earlier[sname]
+        elif args.speed_first or args.rates_from:  # a sample the earlier run did not reach: measured now
             rates = {name: measure_rate(sample, name) for name in args.candidates}
             print(f"{sname:>9} steps/s: " + ", ".join(f"{n} {r:.2f}" for n, r in rates.items()), flush=True)
             speeds[sname] = rates
