@@ -92,11 +92,16 @@ def compact(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report(results: list[dict]) -> str:
-    """The summary page: who is better where, then every interval."""
+def who_wins(results: list[dict]) -> str:
+    """The summary's head: who is better where, and what the intervals are."""
     return ("Who is better where (PSNR / LPIPS / SIFID; `tie`: the 95% interval includes 0):\n\n" + compact(results)
             + "\n\nIntervals: 95%, paired over training seeds (patchnn is deterministic: its one run pairs with every "
-            "seed).\n\n" + markdown(results))
+            "seed).")
+
+
+def report(results: list[dict]) -> str:
+    """The summary page: who is better where, then every interval."""
+    return who_wins(results) + "\n\n" + markdown(results)
 
 
 def main() -> None:

@@ -369,11 +369,11 @@ def main() -> None:
     lpips, sifid = metrics.LPIPS(), metrics.SIFID()
     scorers = {name: m for name, m in (("lpips", lpips), ("sifid", sifid)) if "random-init" not in m.label}
     cells, t0, speeds = [], time.perf_counter(), {}
+    earlier = json.loads(Path(args.rates_from).read_text())["measured_steps_per_s"] if args.rates_from else {}
     for sname in args.samples:
         sample = Sample(sname, args.primitive, args.reference_side, args.warps, args.frames)
         done: dict[str, dict] = {}
         rates = {}
-        earlier = json.loads(Path(args.rates_from).read_text())["measured_steps_per_s"] if args.rates_from else {}
         if sname in earlier:  # the speeds an earlier --speed-first run measured: its cells are read back
             rates = speeds[sname] = earlier[sname]
         elif args.speed_first or args.rates_from:  # a sample the earlier run did not reach: measured now

@@ -18,9 +18,7 @@ the figure), commit the JSON, and run this script.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import doc_blocks
@@ -35,24 +33,18 @@ def targets() -> list[tuple[Path, str]]:
     return [*result_tables.targets(), *doc_blocks.targets(), *lesson_headers.targets()]
 
 
-def _write(path: Path, text: str) -> None:
-    """Atomically: a temporary file beside ``path``, then a rename (an interrupted run leaves the old file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only compare; exit 1 naming each file that differs")
     args = ap.parse_args(argv)
+    from deepsim_lite._io import write_text  # atomic: an interrupted run leaves the old file (every text ends in \n)
+
     todo = targets()
     stale = [path for path, text in todo if not path.is_file() or path.read_text() != text]
     if not args.check:
         for path, text in todo:
             if path in stale:
-                _write(path, text)
+                write_text(path, text)
     names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
     verb = "differ from their regeneration" if args.check else "rewritten"
     print(f"{len(stale)} of {len(todo)} generated files {verb}" + (f": {names}" if names else "")

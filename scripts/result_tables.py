@@ -41,10 +41,10 @@ def _one(script: str, json_name: str, newline: bool = False) -> tuple[list[str],
     return [json_name], make
 
 
-def _heldout_summary() -> str:
-    s = _script("heldout_summary")
+def heldout_summary(part: str = "report") -> str:
+    """The held-out summary's ``report`` (the whole page) or ``who_wins`` (its head) from its committed inputs."""
     results = [json.loads((RESULTS / n).read_text()) for n in HELDOUT_SUMMARY_INPUTS]
-    return s["report"](results) + "\n"
+    return _script("heldout_summary")[part](results) + "\n"
 
 
 TABLES: dict[str, tuple[list[str], Callable[[], str]]] = {
@@ -54,7 +54,7 @@ TABLES: dict[str, tuple[list[str], Callable[[], str]]] = {
     "lesson_timings_cpu.md": _one("lesson_timings", "lesson_timings_cpu.json"),
     **{f"heldout_{n}_cpu.md": _one("heldout", f"heldout_{n}_cpu.json", newline=True)
        for n in ("bikes_seg_edges_450", "bikes_edges_450", "carphone_seg_edges_450", "bikes_seg_edges_4000")},
-    "heldout_summary_cpu.md": (HELDOUT_SUMMARY_INPUTS, _heldout_summary),
+    "heldout_summary_cpu.md": (HELDOUT_SUMMARY_INPUTS, heldout_summary),
     "lesson_quality_cpu.md": _one("lesson_quality", "lesson_quality_cpu.json", newline=True),
     "lesson_quality_presets_cpu.md": _one("lesson_quality", "lesson_quality_presets_cpu.json", newline=True),
     **{f"loss_decision_{n}_cpu.md": _one("lesson_quality", f"loss_decision_{n}_cpu.json", newline=True)
